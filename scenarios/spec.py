@@ -276,13 +276,15 @@ def _fraction(v: Any) -> Any:
 Fraction = Annotated[float, BeforeValidator(_fraction), Field(ge=0, le=1)]
 
 
-class _CheckBase(_Strict):
-    after: Duration = Field(0.0, description="only operations sent at or after this offset")
-    before: Duration | None = Field(None, description="only operations sent before this offset")
-
+class _CheckKind(_Strict):
     @property
     def name(self) -> str:
         return self.kind  # type: ignore[attr-defined]
+
+
+class _CheckBase(_CheckKind):
+    after: Duration = Field(0.0, description="only operations sent at or after this offset")
+    before: Duration | None = Field(None, description="only operations sent before this offset")
 
 
 class _TrafficCheck(_CheckBase):
@@ -403,7 +405,7 @@ class RouteNexthops(_CheckBase):
         return v
 
 
-class TrafficSent(_CheckBase):
+class TrafficSent(_CheckKind):
     """The generators sent at least `min_fraction` of the operations they scheduled (a sanity
     check that the generator itself kept up)."""
 
@@ -597,9 +599,10 @@ def _cross_checks(s: Scenario) -> list[tuple[str, str]]:
     clients = set(s.clients())
     for i, c in enumerate(s.checks):
         where = f"checks[{i}].{c.kind}"
-        if c.after > dur:
+        after, before = getattr(c, "after", 0.0), getattr(c, "before", None)
+        if after > dur:
             problems.append((f"{where}.after", f"is after the end of the traffic ({format_duration(dur)})"))
-        if c.before is not None and not (c.after < c.before):
+        if before is not None and not (after < before):
             problems.append((f"{where}.before", "must be after 'after'"))
         traffic = getattr(c, "traffic", None)
         if traffic is not None and traffic not in kinds:

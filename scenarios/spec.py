@@ -193,7 +193,8 @@ class PartitionFault(_FaultBase):
     def _disjoint(cls, v: list[list[str]]) -> list[list[str]]:
         if any(not g for g in v):
             raise ValueError("every group needs at least one node")
-        return _unique([n for g in v for n in g], "nodes in more than one group:")
+        _unique([n for g in v for n in g], "nodes in more than one group:")
+        return v
 
 
 class HealFault(_FaultBase):

@@ -1,0 +1,418 @@
+"""Fault primitives (the nemesis). Each fault that leaves something broken is recorded in the
+lab's ledger with what undoes it, so `heal_all` (from any process) restores the lab."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+import uuid
+
+from pyroute2 import NetNS
+
+from topo import netns, probes, procs
+from topo.spec import interface_name, link_interface_name
+
+
+class FaultError(RuntimeError):
+    """A fault that cannot be applied as asked (bad node, daemon, peer...)."""
+
+
+class FaultSkipped(FaultError):
+    """The fault needs something this machine lacks (e.g. netem); the reason says what."""
+
+
+def _record(lab, action: str, params: dict, **undo) -> dict:
+    record = {"id": uuid.uuid4().hex[:8], "action": action, "params": params, "t": time.time(), **undo}
+    lab.ledger.add_fault(record)
+    return record
+
+
+def _done(action: str, params: dict, **extra) -> dict:
+    return {"id": None, "action": action, "params": params, "t": time.time(), **extra}
+
+
+# ---------------------------------------------------------------------------------- daemons
+
+
+def _daemon(lab, node: str, daemon: str):
+    return lab.daemon(node, daemon)
+
+
+def kill(lab, node: str, daemon: str) -> dict:
+    target = _daemon(lab, node, daemon)
+    pids = lab.signal_daemon(target, signal.SIGKILL)
+    if not pids:
+        raise FaultError(f"{daemon} on {node} is not running")
+    return _record(lab, "kill", {"node": node, "daemon": daemon}, pids=pids)
+
+
+def term(lab, node: str, daemon: str) -> dict:
+    target = _daemon(lab, node, daemon)
+    pids = lab.signal_daemon(target, signal.SIGTERM)
+    if not pids:
+        raise FaultError(f"{daemon} on {node} is not running")
+    return _record(lab, "term", {"node": node, "daemon": daemon}, pids=pids)
+
+
+def stop(lab, node: str, daemon: str) -> dict:
+    target = _daemon(lab, node, daemon)
+    pids = lab.signal_daemon(target, signal.SIGSTOP)
+    if not pids:
+        raise FaultError(f"{daemon} on {node} is not running")
+    return _record(lab, "stop", {"node": node, "daemon": daemon}, pids=pids)
+
+
+def cont(lab, node: str, daemon: str) -> dict:
+    target = _daemon(lab, node, daemon)
+    pids = lab.signal_daemon(target, signal.SIGCONT)
+    for fault in lab.ledger.faults():
+        if fault["action"] == "stop" and fault["params"] == {"node": node, "daemon": daemon}:
+            lab.ledger.remove_fault(fault["id"])
+    return _done("cont", {"node": node, "daemon": daemon}, pids=pids)
+
+
+def restart(lab, node: str, daemon: str, wait: bool = True) -> dict:
+    target = _daemon(lab, node, daemon)
+    lab.restart_daemon(target, wait=wait)
+    for fault in lab.ledger.faults():
+        if fault["action"] in ("kill", "term", "stop") and fault["params"] == {"node": node, "daemon": daemon}:
+            lab.ledger.remove_fault(fault["id"])
+    return _done("restart", {"node": node, "daemon": daemon})
+
+
+# ---------------------------------------------------------------------------------- links
+
+
+def _set_links(lab, node: str, interfaces: list[str], state: str) -> None:
+    with NetNS(lab.ns(node)) as ns:
+        for ifname in interfaces:
+            for index in ns.link_lookup(ifname=ifname):
+                ns.link("set", index=index, state=state)
+
+
+def _node_interfaces(lab, node: str) -> list[str]:
+    names = [interface_name(lan) for lan in lab.topo.nodes[node].interfaces]
+    for link in lab.topo.links:
+        if node in link.ends:
+            peer = next(n for n in link.ends if n != node)
+            names.append(link_interface_name(peer))
+    return names
+
+
+def _interface_towards(lab, node: str, peer: str) -> str:
+    spec = lab.topo.nodes.get(node)
+    if spec is None:
+        raise FaultError(f"no node {node!r}")
+    if peer in lab.topo.lans:
+        if peer not in spec.interfaces:
+            raise FaultError(f"{node} is not on LAN {peer}")
+        return interface_name(peer)
+    if peer not in lab.topo.nodes:
+        raise FaultError(f"{peer!r} is neither a node nor a LAN")
+    for link in lab.topo.links:
+        if node in link.ends and peer in link.ends:
+            return link_interface_name(peer)
+    shared = [lan for lan in spec.interfaces if lan in lab.topo.nodes[peer].interfaces]
+    if not shared:
+        raise FaultError(f"{node} and {peer} share no link or LAN")
+    return interface_name(shared[0])
+
+
+def link_down(lab, node: str, peer: str) -> dict:
+    ifname = _interface_towards(lab, node, peer)
+    _set_links(lab, node, [ifname], "down")
+    return _record(lab, "link_down", {"node": node, "peer": peer}, interface=ifname)
+
+
+def link_up(lab, node: str, peer: str) -> dict:
+    ifname = _interface_towards(lab, node, peer)
+    _set_links(lab, node, [ifname], "up")
+    _restore_routes(lab, node)
+    for fault in lab.ledger.faults():
+        if fault["action"] == "link_down" and fault["params"] == {"node": node, "peer": peer}:
+            lab.ledger.remove_fault(fault["id"])
+    return _done("link_up", {"node": node, "peer": peer})
+
+
+def _restore_routes(lab, node: str) -> None:
+    """Routes through an interface vanish when it goes down; put the node's default back."""
+    gateway = lab.topo.nodes[node].gateway
+    if gateway is None:
+        return
+    with NetNS(lab.ns(node)) as ns:
+        try:
+            ns.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+        except Exception:  # gateway not reachable yet (its link still down)
+            pass
+
+
+# ---------------------------------------------------------------------------------- nodes
+
+
+def node_down(lab, node: str) -> dict:
+    """A dead host: every link down at once, then every lab process on it killed."""
+    if node not in lab.topo.nodes:
+        raise FaultError(f"no node {node!r}")
+    _set_links(lab, node, _node_interfaces(lab, node), "down")
+    killed = []
+    for daemon in lab.daemons(node):
+        killed += lab.signal_daemon(daemon, signal.SIGKILL)
+    return _record(lab, "node_down", {"node": node}, pids=killed)
+
+
+def node_up(lab, node: str, wait: bool = True) -> dict:
+    """The host boots again: addresses as in the topology (a killed keepalived leaves its VIP
+    configured; a rebooted kernel would not), links up, routes, every daemon started."""
+    spec = lab.topo.nodes[node]
+    wanted = {str(a) for a in spec.interfaces.values()}
+    wanted |= {str(e.ip) for link in lab.topo.links for n, e in link.ends.items() if n == node}
+    with NetNS(lab.ns(node)) as ns:
+        for ifname in _node_interfaces(lab, node):
+            for index in ns.link_lookup(ifname=ifname):
+                for addr in ns.get_addr(index=index, family=socket.AF_INET):
+                    if addr.get_attr("IFA_ADDRESS") not in wanted:
+                        ns.addr("del", index=index, address=addr.get_attr("IFA_ADDRESS"),
+                                prefixlen=addr["prefixlen"])
+    _set_links(lab, node, _node_interfaces(lab, node), "up")
+    _restore_routes(lab, node)
+    for daemon in sorted(lab.daemons(node), key=lambda d: d.wave):
+        if lab.daemon_state(daemon) != "running":
+            lab.stop_daemon(daemon)
+            lab.start_daemon(daemon, wait=wait)
+    for fault in lab.ledger.faults():
+        if fault["params"].get("node") == node and fault["action"] in ("node_down", "kill", "term", "stop"):
+            lab.ledger.remove_fault(fault["id"])
+    return _done("node_up", {"node": node})
+
+
+# ------------------------------------------------------------------------- nftables faults
+
+
+def _table(fault_id: str) -> str:
+    return f"lblab_{fault_id}"
+
+
+def _nft(lab, node: str, script: str) -> None:
+    result = netns.run(lab.ns(node), ["nft", "-f", "-"], input=script)
+    if result.returncode != 0:
+        raise FaultError(f"nft on {node}: {result.stderr.strip()}")
+
+
+def _addresses(lab, nodes: list[str]) -> list[str]:
+    found = []
+    for node in nodes:
+        spec = lab.topo.nodes.get(node)
+        if spec is None:
+            raise FaultError(f"no node {node!r}")
+        found += [str(a) for a in spec.interfaces.values()]
+        found += [str(e.ip) for link in lab.topo.links for n, e in link.ends.items() if n == node]
+    return found
+
+
+def partition(lab, groups: list[list[str]]) -> dict:
+    fault_id = uuid.uuid4().hex[:8]
+    tables = []
+    for i, group in enumerate(groups):
+        others = [n for j, g in enumerate(groups) if j != i for n in g]
+        blocked = ", ".join(_addresses(lab, others))
+        for node in group:
+            _nft(lab, node, f"""
+table inet {_table(fault_id)} {{
+  chain input {{ type filter hook input priority -10; ip saddr {{ {blocked} }} drop; }}
+  chain output {{ type filter hook output priority -10; ip daddr {{ {blocked} }} drop; }}
+}}
+""")
+            tables.append(node)
+    record = {"id": fault_id, "action": "partition", "params": {"groups": groups}, "t": time.time(),
+              "nft_nodes": tables}
+    lab.ledger.add_fault(record)
+    return record
+
+
+def loss(lab, node: str, percent: float, peer: str | None = None) -> dict:
+    # replace an earlier loss rule on the same node/peer
+    for fault in lab.ledger.faults():
+        if fault["action"] == "loss" and fault["params"].get("node") == node and fault["params"].get("peer") == peer:
+            _undo(lab, fault)
+    if percent <= 0:
+        return _done("loss", {"node": node, "percent": 0, "peer": peer})
+    fault_id = uuid.uuid4().hex[:8]
+    match_in = match_out = ""
+    if peer is not None:
+        peers = ", ".join(_addresses(lab, [peer]))
+        match_in, match_out = f"ip saddr {{ {peers} }} ", f"ip daddr {{ {peers} }} "
+    threshold = max(1, min(10000, round(percent * 100)))
+    _nft(lab, node, f"""
+table inet {_table(fault_id)} {{
+  chain input {{ type filter hook input priority -10; {match_in}numgen random mod 10000 < {threshold} drop; }}
+  chain output {{ type filter hook output priority -10; {match_out}numgen random mod 10000 < {threshold} drop; }}
+}}
+""")
+    record = {"id": fault_id, "action": "loss", "params": {"node": node, "percent": percent, "peer": peer},
+              "t": time.time(), "nft_nodes": [node]}
+    lab.ledger.add_fault(record)
+    return record
+
+
+def heal(lab, groups: list[list[str]] | None = None) -> dict:
+    healed = []
+    for fault in lab.ledger.faults():
+        if fault["action"] == "loss" or (fault["action"] == "partition" and
+                                         (groups is None or fault["params"]["groups"] == groups)):
+            _undo(lab, fault)
+            healed.append(fault["id"])
+    return _done("heal", {"groups": groups}, healed=healed)
+
+
+# ---------------------------------------------------------------------------------- netem
+
+
+def delay(lab, node: str, delay: float, jitter: float = 0.0, peer: str | None = None) -> dict:
+    interfaces = [_interface_towards(lab, node, peer)] if peer else _node_interfaces(lab, node)
+    applied = []
+    for ifname in interfaces:
+        args = ["tc", "qdisc", "replace", "dev", ifname, "root", "netem", "delay", f"{delay * 1000:.1f}ms"]
+        if jitter:
+            args.append(f"{jitter * 1000:.1f}ms")
+        result = netns.run(lab.ns(node), args)
+        if result.returncode != 0:
+            for done in applied:
+                netns.run(lab.ns(node), ["tc", "qdisc", "del", "dev", done, "root"])
+            if "unknown" in result.stderr.lower() or "no such file" in result.stderr.lower():
+                raise FaultSkipped(f"delay needs the netem qdisc, which this kernel lacks "
+                                   f"(tc: {result.stderr.strip()})")
+            raise FaultError(f"tc on {node}: {result.stderr.strip()}")
+        applied.append(ifname)
+    return _record(lab, "delay", {"node": node, "delay": delay, "jitter": jitter, "peer": peer},
+                   interfaces=applied)
+
+
+def netem_available(lab, node: str) -> tuple[bool, str]:
+    """Probe once by adding and removing netem on the node's loopback."""
+    result = netns.run(lab.ns(node), ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
+    if result.returncode == 0:
+        netns.run(lab.ns(node), ["tc", "qdisc", "del", "dev", "lo", "root"])
+        return True, ""
+    return False, result.stderr.strip()
+
+
+# ---------------------------------------------------------------------------------- LB drain
+
+
+def drain(lab, node: str) -> dict:
+    spec = lab.topo.nodes.get(node)
+    if spec is None or spec.role != "lb":
+        raise FaultError(f"{node!r} is not an LB node")
+    conn = probes._NamespacedHTTPConnection(lab.ns(node), "127.0.0.1", spec.admin_port, timeout=2.0)
+    try:
+        conn.request("POST", "/-/drain")
+        status = conn.getresponse().status
+    except OSError as exc:
+        raise FaultError(f"drain {node}: {exc}") from None
+    finally:
+        conn.close()
+    if status not in (200, 202):
+        raise FaultError(f"drain {node}: LB answered HTTP {status}")
+    return _record(lab, "drain", {"node": node})
+
+
+def undrain(lab, node: str, wait: bool = True) -> dict:
+    lbserver = lab.daemon(node, "lbserver")
+    main = lab.process_of(lbserver)
+    if main is not None:
+        procs.wait_dead(main, timeout=30)
+    if lab.daemon_state(lbserver) != "running":
+        lab.start_daemon(lbserver, wait=wait)
+    for fault in lab.ledger.faults():
+        if fault["action"] == "drain" and fault["params"] == {"node": node}:
+            lab.ledger.remove_fault(fault["id"])
+    return _done("undrain", {"node": node})
+
+
+# ---------------------------------------------------------------------------------- config
+
+
+def config(lab, lb_id: str, set: dict) -> dict:
+    """Change an LB's config the way the console does: validate, write etcd, publish on Redis."""
+    from lbapp.config.schema import ConfigError, parse_config
+    from lbapp.keys import config_channel, config_key
+
+    current = json.loads(lab.etcdctl("get", "--print-value-only", config_key(lb_id)).stdout or "{}")
+    merged = {**current, **set}
+    try:
+        parse_config(merged, source=f"config change for {lb_id}")
+    except ConfigError as exc:
+        raise FaultError(str(exc)) from None
+    lab.etcdctl("put", config_key(lb_id), json.dumps(merged))
+    published = None
+    redis_nodes = lab.node_names("redis")
+    if redis_nodes:
+        node = redis_nodes[0]
+        address = str(next(iter(lab.topo.nodes[node].interfaces.values())))
+        result = netns.run(lab.ns(node), ["redis-cli", "-h", address, "publish", config_channel(lb_id), "config"])
+        published = result.stdout.strip() if result.returncode == 0 else None
+    return _done("config", {"lb_id": lb_id, "set": set}, written=time.time(), subscribers=published)
+
+
+# ---------------------------------------------------------------------------------- dispatch
+
+ACTIONS = {
+    "kill": kill, "term": term, "stop": stop, "cont": cont, "restart": restart,
+    "node_down": node_down, "node_up": node_up, "link_down": link_down, "link_up": link_up,
+    "partition": partition, "heal": heal, "loss": loss, "delay": delay,
+    "drain": drain, "undrain": undrain, "config": config,
+}
+
+
+def apply(lab, action: str, **params) -> dict:
+    handler = ACTIONS.get(action)
+    if handler is None:
+        raise FaultError(f"unknown fault {action!r} (known: {', '.join(sorted(ACTIONS))})")
+    try:
+        return handler(lab, **params)
+    except TypeError as exc:
+        raise FaultError(f"{action}: {exc}") from None
+
+
+def _undo(lab, fault: dict) -> None:
+    action, params = fault["action"], fault["params"]
+    if action in ("partition", "loss"):
+        for node in fault.get("nft_nodes", []):
+            netns.run(lab.ns(node), ["nft", "delete", "table", "inet", _table(fault["id"])])
+    elif action == "delay":
+        for ifname in fault.get("interfaces", []):
+            netns.run(lab.ns(params["node"]), ["tc", "qdisc", "del", "dev", ifname, "root"])
+    elif action == "stop":
+        target = lab.daemon(params["node"], params["daemon"])
+        lab.signal_daemon(target, signal.SIGCONT)
+    elif action == "link_down":
+        _set_links(lab, params["node"], [fault["interface"]], "up")
+        _restore_routes(lab, params["node"])
+    lab.ledger.remove_fault(fault["id"])
+
+
+def heal_all(lab, wait: bool = True) -> list[str]:
+    """Undo every recorded fault (newest first), then start every daemon that is not running."""
+    done = []
+    for fault in reversed(lab.ledger.faults()):
+        action = fault["action"]
+        if action == "node_down":
+            node_up(lab, fault["params"]["node"], wait=wait)
+        elif action == "drain":
+            undrain(lab, fault["params"]["node"], wait=wait)
+        elif action in ("kill", "term"):
+            lab.ledger.remove_fault(fault["id"])  # restarted below with every dead daemon
+        else:
+            _undo(lab, fault)
+        done.append(f"{action} {fault['params']}")
+    for daemon in sorted(lab.all_daemons(), key=lambda d: d.wave):
+        state = lab.daemon_state(daemon)
+        if state == "stopped":
+            lab.signal_daemon(daemon, signal.SIGCONT)
+            done.append(f"continued {daemon.name} on {daemon.ctx.node}")
+        elif state != "running":
+            lab.stop_daemon(daemon)
+            lab.start_daemon(daemon, wait=wait)
+            done.append(f"restarted {daemon.name} on {daemon.ctx.node}")
+    return done

@@ -48,7 +48,7 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     if not values:
         return None
     s = sorted(values)
-    rank = max(1, math.ceil(p / 100.0 * len(s)))
+    rank = max(1, math.ceil(round(p / 100.0 * len(s), 9)))
     return s[min(rank, len(s)) - 1]
 
 

@@ -148,6 +148,7 @@ def count_ops(path: str | os.PathLike) -> int:
     """How many operation lines a (growing) history file has so far; for readiness checks."""
     try:
         with open(Path(path), "rb") as f:
-            return sum(1 for line in f if line.startswith((b'{"type":"http"', b'{"type":"dns"')))
+            return sum(1 for line in f
+                       if line.endswith(b"\n") and line.startswith((b'{"type":"http"', b'{"type":"dns"')))
     except FileNotFoundError:
         return 0

@@ -122,12 +122,12 @@ def cmd_heal(args) -> int:
 
 
 def cmd_scenario(args) -> int:
-    from scenarios import cli as scenario_cli
+    from topo import scenario_cmd
 
     if args.scenario_command == "list":
-        return scenario_cli.list_scenarios(console)
+        return scenario_cmd.list_all(console)
     _require_root()
-    return scenario_cli.run(args, console)
+    return scenario_cmd.run(args, console)
 
 
 def cmd_demo(args) -> int:

@@ -10,6 +10,7 @@ import uuid
 
 from pyroute2 import NetNS
 
+from scenarios import labapi
 from topo import netns, probes, procs
 from topo.spec import interface_name, link_interface_name
 
@@ -18,7 +19,7 @@ class FaultError(RuntimeError):
     """A fault that cannot be applied as asked (bad node, daemon, peer...)."""
 
 
-class FaultSkipped(FaultError):
+class FaultSkipped(FaultError, labapi.FaultSkipped):
     """The fault needs something this machine lacks (e.g. netem); the reason says what."""
 
 

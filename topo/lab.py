@@ -45,6 +45,7 @@ class Lab:
     def __init__(self, name: str, topo: Topology, ledger: Ledger):
         self.name = name
         self.topo = topo
+        self.topology = topo.name
         self.ledger = ledger
         self.dir = lab_dir(name)
         self.python = sys.executable

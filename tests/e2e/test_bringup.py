@@ -1,0 +1,66 @@
+"""The reference lab converges and every flow works: DNS through the VRRP VIP, HTTP by name
+through anycast/ECMP to every LB and every backend, Prometheus scraping, `lblab status`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from topo import converge, probes
+
+
+def test_converged_state(healthy_lab):
+    lab = healthy_lab
+    results = {c.name: c for c in converge.checks(lab)}
+    assert all(c.ok for c in results.values()), results
+    sessions = converge.bgp_sessions(lab, "r1")
+    assert {lb for lb, p in sessions.items() if p["info"] == "Established"} >= {"lb1", "lb2", "lb3"}
+    assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+    assert converge.dns_vip_holders(lab) == ["dns1"]
+    assert lab.ledger.state["converged_s"] > 0
+
+
+def test_dns_through_vip_from_every_client(healthy_lab):
+    lab = healthy_lab
+    for client in lab.node_names("client"):
+        assert probes.dns_a(lab.ns(client), "192.168.1.100", "lb.payment.example") == ["10.0.0.100"]
+
+
+def test_requests_by_name_reach_every_lb_and_backend(healthy_lab):
+    lab = healthy_lab
+    lbs, backends = set(), set()
+    for client in lab.node_names("client"):
+        for _ in range(40):
+            # curl resolves through the namespace's resolv.conf (the DNS VIP); new connection each
+            result = lab.run(client, ["curl", "-s", "-o", "/dev/null", "-D", "-", "-m", "2",
+                                      "http://lb.payment.example/"], timeout=5)
+            assert result.returncode == 0, result.stderr
+            headers = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+            assert result.stdout.startswith("HTTP/1.1 200")
+            lbs.add(headers.get("X-LB") or headers.get("x-lb"))
+            backends.add(headers.get("X-Backend") or headers.get("x-backend"))
+    assert lbs == {"lb1", "lb2", "lb3"}
+    assert backends == {f"be{i}" for i in range(1, 7)}
+
+
+def test_prometheus_scrapes_lbapp_and_etcd(healthy_lab):
+    from topo.daemons.controlplane import Prometheus
+
+    health = Prometheus(healthy_lab.ctx("prometheus")).targets_health()
+    jobs = {target.split("/")[0] for target, state in health.items() if state == "up"}
+    assert {"lbserver", "backend", "etcd", "coredns"} <= jobs
+    assert all(state == "up" for state in health.values()), health
+
+
+def test_status_json_describes_the_lab(healthy_lab):
+    out = subprocess.run([sys.executable, "-m", "topo.cli", "status", "--lab", healthy_lab.name, "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["dns_vip_holders"] == ["dns1"]
+    assert data["ecmp"]["r1"]["nexthops"] == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+    assert all(v == "healthy" for v in data["etcd"].values()) and len(data["etcd"]) == 3
+    lb1 = next(n for n in data["nodes"] if n["name"] == "lb1")
+    assert {d["name"]: d["state"] for d in lb1["daemons"]} == {
+        "bird": "running", "lbserver": "running", "announcer": "running"}
+    assert data["bgp"]["r1"]["lb1"]["info"] == "Established"

@@ -88,6 +88,8 @@ class Generator:
                 raise scheduling.exception()
             for w in workers:
                 w.cancel()
+            scheduling.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
             # in-flight operations end by their own timeout; bound the wait anyway
             if self._inflight:
                 grace = max(s.timeout + getattr(s, "resolve_timeout", 0.0) for s in spec.streams) + 0.5

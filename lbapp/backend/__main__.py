@@ -1,0 +1,5 @@
+import sys
+
+from lbapp.backend.main import main
+
+sys.exit(main())

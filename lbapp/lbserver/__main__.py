@@ -1,0 +1,5 @@
+import sys
+
+from lbapp.lbserver.main import main
+
+sys.exit(main())

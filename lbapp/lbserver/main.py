@@ -1,0 +1,56 @@
+"""Command line of the LB server: ``python -m lbapp.lbserver --settings FILE``."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import sys
+
+import uvloop
+
+from lbapp.lbserver.server import LBServer
+from lbapp.lbserver.settings import SettingsError, load_settings
+
+
+def setup_logging(level: str, log_file: str | None, name: str) -> None:
+    handler: logging.Handler
+    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        f"%(asctime)s {name} %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lbapp.lbserver",
+                                     description="lbapp LB server (HTTP reverse proxy)")
+    parser.add_argument("--settings", required=True, metavar="FILE",
+                        help="YAML settings file (see lbapp.lbserver.settings)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the settings file and exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.settings)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"{args.settings}: ok")
+        return 0
+    try:
+        setup_logging(settings.log_level, settings.log_file, settings.name)
+    except OSError as exc:
+        print(f"{args.settings}: log_file: cannot open {settings.log_file}: {exc.strerror}",
+              file=sys.stderr)
+        return 2
+    # Long-lived start-up objects need not be scanned by every collection.
+    gc.freeze()
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(LBServer(settings).run())
+    except OSError as exc:  # e.g. a listen address in use
+        logging.getLogger("lbapp.lbserver").error("cannot start: %s", exc)
+        return 1

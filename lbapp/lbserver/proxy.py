@@ -1,0 +1,496 @@
+"""The client side of the proxy: one ``ClientConnection`` per accepted connection.
+
+Request flow: httptools parses the request; at the end of its head a backend is picked and a
+pooled connection taken (or one opened); the head and body stream to the backend, the response
+streams back (upstream.UpstreamConnection). Bytes for the backend produced while one chunk of
+client data is parsed go out in a single write.
+
+A failed attempt before any response byte is retried on another backend when that is safe
+(idempotent method or nothing sent, body still held). Pipelined requests are replayed in order
+once the response in progress is done.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from time import perf_counter
+from typing import TYPE_CHECKING
+
+import httptools
+
+from lbapp.lbserver.http import (COLON, CONTINUE_100, CRLF, H_CONNECTION, H_EXPECT, H_LENGTH,
+                                 H_TE_BODY, H_XFF, IDEMPOTENT_METHODS, LAST_CHUNK,
+                                 chunk_size_line, connection_tokens, drop_named_headers,
+                                 extra_hop_headers, forwarded_for, is_token_value, request_key)
+from lbapp.lbserver.metrics import CLIENT_CLOSED
+
+if TYPE_CHECKING:
+    from lbapp.lbserver.runtime import Runtime, Snapshot
+    from lbapp.lbserver.upstream import Backend, UpstreamConnection
+
+log = logging.getLogger("lbapp.lbserver")
+
+# Reasons to stop reading from the client (bit flags; reading resumes when none is left).
+BLOCK_UPSTREAM = 1   # the backend connection's write buffer is full
+BLOCK_BUFFER = 2     # body held while no backend connection is attached is at its limit
+BLOCK_PIPELINE = 4   # a pipelined request waits for the response in progress
+
+_NO_BODY: tuple = ()
+
+
+class _Discard(list):
+    """Sink for parser events once the connection is closing."""
+
+    def append(self, item) -> None:  # noqa: D102
+        pass
+
+
+DISCARD = _Discard()
+
+
+class ClientConnection(asyncio.Protocol):
+    __slots__ = (
+        "rt", "transport", "parser", "client_ip", "xff_own", "last_active", "closing",
+        "deferred", "read_blocked", "write_blocked", "busy", "reading_head",
+        # request being parsed
+        "url", "hdrs", "xff_in", "key_value", "conn_drop", "expect_continue", "req_chunked",
+        "req_body",
+        # exchange in progress
+        "t0", "method", "is_head", "http10", "close_after", "req_done", "status", "head",
+        "body_parts", "body_size", "up_out", "snap", "balancer", "backend", "in_attempt",
+        "upstream", "reused", "connect_token", "attempts", "tried", "stale_retried",
+        "response_timeout",
+    )
+
+    def __init__(self, rt: "Runtime") -> None:
+        self.rt = rt
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser: httptools.HttpRequestParser | None = None
+        self.closing = False
+        self.deferred: list | None = None
+        self.read_blocked = 0
+        self.write_blocked = False
+        self.busy = False
+        self.reading_head = False
+        self.upstream: UpstreamConnection | None = None
+        self.backend: Backend | None = None
+        self.in_attempt = False
+        self.connect_token = 0
+        self.up_out: list[bytes] = []
+        self.status = 0
+        self.url = b""
+        self.hdrs: list = [None]
+        self.xff_in = None
+        self.key_value = None
+        self.conn_drop = None
+        self.expect_continue = False
+        self.req_chunked = False
+        self.req_body = False
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        rt = self.rt
+        self.transport = transport  # type: ignore[assignment]
+        rt.connections_accepted += 1
+        if len(rt.clients) >= rt.max_connections:
+            rt.connections_rejected += 1
+            self.closing = True
+            transport.write(rt.local.get(503, True, False))  # type: ignore[attr-defined]
+            transport.close()
+            return
+        rt.clients.add(self)
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0].encode() if peer else b"unknown"
+        self.xff_own = forwarded_for(None, self.client_ip)
+        self.parser = httptools.HttpRequestParser(self)
+        self.last_active = rt.clock.now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.rt.clients.discard(self)
+        self.closing = True
+        self.deferred = DISCARD
+        self.connect_token = -1
+        if self.busy:
+            self.busy = False
+            upstream = self.upstream
+            if upstream is not None:
+                self.upstream = None
+                upstream.client = None
+                upstream.transport.abort()
+            self._end_attempt()
+            stats = self.backend.stats if self.backend is not None else self.rt.local_stats
+            stats.observe(self.status or CLIENT_CLOSED, perf_counter() - self.t0)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self.rt.clock.now
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            # Upgrade is hop-by-hop and was not forwarded: what follows is the next request.
+            rest = data[exc.args[0]:]
+            if rest and not self.closing:
+                self.data_received(rest)
+                return
+        except httptools.HttpParserCallbackError:
+            log.exception("internal error while handling a request")
+            self._fatal(500)
+            return
+        except httptools.HttpParserError:
+            self._fatal(400)
+            return
+        if self.up_out:
+            self._flush_up()
+
+    def pause_writing(self) -> None:
+        self.write_blocked = True
+        if self.upstream is not None:
+            self.upstream.set_paused(True)
+
+    def resume_writing(self) -> None:
+        self.write_blocked = False
+        if self.upstream is not None:
+            self.upstream.set_paused(False)
+
+    # -- httptools callbacks: the request ---------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.deferred is not None or self.busy:
+            if self.deferred is None:
+                self.deferred = []
+                self._block(BLOCK_PIPELINE)
+            self.deferred.append((self.on_message_begin, ()))
+            return
+        self.reading_head = True
+        self.url = b""
+        self.hdrs = [None]
+        self.xff_in = None
+        self.key_value = None
+        self.conn_drop = None
+        self.expect_continue = False
+        self.req_chunked = False
+        self.req_body = False
+
+    def on_url(self, url: bytes) -> None:
+        if self.deferred is not None:
+            self.deferred.append((self.on_url, (url,)))
+            return
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.deferred is not None:
+            self.deferred.append((self.on_header, (name, value)))
+            return
+        lname = name.lower()
+        kind = self.rt.request_header_kinds.get(lname)
+        if kind is None:
+            self.hdrs += (name, COLON, value, CRLF)
+            if lname == self.rt.key_header:
+                self.key_value = value
+        elif kind == H_LENGTH:
+            self.hdrs += (name, COLON, value, CRLF)
+            self.req_body = value.strip() != b"0"
+        elif kind == H_XFF:
+            self.xff_in = value if self.xff_in is None else self.xff_in + b", " + value
+        elif kind == H_TE_BODY:
+            self.req_chunked = True  # llhttp accepted it, so it ends in chunked
+        elif kind == H_CONNECTION:
+            extra = extra_hop_headers(connection_tokens(value))
+            if extra:
+                self.conn_drop = extra if self.conn_drop is None else self.conn_drop | extra
+        elif kind == H_EXPECT:
+            if is_token_value(value, b"100-continue"):
+                self.expect_continue = True
+            else:
+                self.hdrs += (name, COLON, value, CRLF)
+        # other hop-by-hop headers (and a client's X-Forwarded-Proto) are dropped
+
+    def on_headers_complete(self) -> None:
+        p = self.parser
+        if self.deferred is not None:
+            # The parser moves on before replay: capture what it knows about this request now.
+            self.deferred.append((self._replayed_headers_complete,
+                                  (p.get_method(), p.should_keep_alive(), p.get_http_version())))
+            return
+        self._start_exchange(p.get_method(), p.should_keep_alive(), p.get_http_version())
+
+    def _replayed_headers_complete(self, method: bytes, keep_alive: bool, version: str) -> None:
+        if self.deferred is not None:
+            self.deferred.append((self._replayed_headers_complete, (method, keep_alive, version)))
+            return
+        self._start_exchange(method, keep_alive, version)
+
+    def on_body(self, data: bytes) -> None:
+        if self.deferred is not None:
+            self.deferred.append((self.on_body, (data,)))
+            return
+        if self.req_chunked:
+            self._body_pieces((chunk_size_line(len(data)), data, CRLF), len(data))
+        else:
+            self._body_pieces((data,), len(data))
+
+    def on_message_complete(self) -> None:
+        if self.deferred is not None:
+            self.deferred.append((self.on_message_complete, ()))
+            return
+        self.req_done = True
+        if self.req_chunked and self.busy:
+            self._body_pieces((LAST_CHUNK,), 0)
+
+    # -- the exchange -----------------------------------------------------------------------
+    def _start_exchange(self, method: bytes, keep_alive: bool, version: str) -> None:
+        rt = self.rt
+        self.busy = True
+        self.reading_head = False
+        self.t0 = perf_counter()
+        self.method = method
+        self.is_head = method == b"HEAD"
+        self.http10 = version != "1.1"
+        self.close_after = not keep_alive or rt.draining
+        has_body = self.req_chunked or self.req_body
+        self.req_done = not has_body
+        self.status = 0
+        self.backend = None
+        self.attempts = 0
+        self.tried = None
+        self.stale_retried = False
+        snap = rt.snapshot
+        if snap is None:
+            self._respond_local(503)
+            return
+        if method == b"CONNECT":
+            self._respond_local(405)
+            return
+        hdrs = self.hdrs
+        if self.conn_drop:
+            hdrs = drop_named_headers(hdrs, 1, self.conn_drop)
+        hdrs[0] = method + b" " + self.url + b" HTTP/1.1\r\n"
+        hdrs.append(self.xff_own if self.xff_in is None
+                    else forwarded_for(self.xff_in, self.client_ip))
+        hdrs.append(rt.request_tail_chunked if self.req_chunked else rt.request_tail)
+        self.head = b"".join(hdrs)
+        if has_body:
+            self.body_parts = []
+            self.body_size = 0
+            if self.expect_continue and not self.http10:
+                self.transport.write(CONTINUE_100)
+        else:
+            self.body_parts = _NO_BODY
+        self._dispatch(snap, rt.excluded)
+
+    def _dispatch(self, snap: "Snapshot", exclude) -> None:
+        """Pick a backend for the request and start an attempt on it."""
+        balancer = snap.balancer
+        key = None
+        if snap.key_kind:
+            key = request_key(snap.key_kind, self.client_ip, self.url, self.key_value)
+        name = balancer.pick(key, exclude)
+        if name is None and self.rt.excluded:
+            # Everything left is ejected: better to try an ejected backend than to fail.
+            name = balancer.pick(key, self.tried or ())
+        if name is None:
+            self._respond_local(503)
+            return
+        backend = snap.backends[name]
+        balancer.on_start(name)
+        self.snap = snap
+        self.balancer = balancer
+        self.backend = backend
+        self.in_attempt = True
+        self.response_timeout = snap.response_timeout
+        conn = backend.take_idle()
+        if conn is not None:
+            self._attach(conn, True)
+        else:
+            self.connect_token += 1
+            backend.connect(self, self.connect_token, snap.connect_timeout)
+
+    def _attach(self, conn: "UpstreamConnection", reused: bool) -> None:
+        self.upstream = conn
+        self.reused = reused
+        conn.begin(self, self.response_timeout)
+        self.up_out.append(self.head)
+        parts = self.body_parts
+        if parts:
+            self.up_out += parts
+            if self.body_size > self.rt.retry_body_limit:
+                self.body_parts = None  # too big to keep for a retry
+        if self.read_blocked & BLOCK_BUFFER:
+            self._unblock(BLOCK_BUFFER)
+        if self.write_blocked:
+            conn.set_paused(True)
+
+    def _body_pieces(self, pieces: tuple, size: int) -> None:
+        if not self.busy:
+            return
+        upstream = self.upstream
+        if upstream is not None:
+            self.up_out += pieces
+            upstream.deadline = self.rt.clock.now + self.response_timeout
+        parts = self.body_parts
+        if parts is not None:
+            parts += pieces
+            self.body_size += size
+            if self.body_size > self.rt.retry_body_limit:
+                if upstream is not None:
+                    self.body_parts = None
+                else:
+                    self._block(BLOCK_BUFFER)
+
+    def _flush_up(self) -> None:
+        upstream = self.upstream
+        if upstream is not None:
+            out = self.up_out
+            self.up_out = []
+            upstream.transport.writelines(out)
+
+    # -- called by the upstream side --------------------------------------------------------
+    def upstream_connected(self, conn: "UpstreamConnection") -> None:
+        self._attach(conn, False)
+        self._flush_up()
+
+    def upstream_failed(self, conn: "UpstreamConnection | None", reason: str,
+                        got_bytes: bool) -> None:
+        """The attempt failed before a response head arrived."""
+        rt = self.rt
+        backend = self.backend
+        reused = conn is not None and self.reused
+        self.upstream = None
+        self.up_out = []
+        self._end_attempt()
+        written = conn is not None
+        can_resend = (self.body_parts is not None and not got_bytes
+                      and (not written or self.method in IDEMPOTENT_METHODS))
+        if reused and reason == "reset" and can_resend and not self.stale_retried:
+            # A pooled keep-alive connection the backend had closed: try a fresh one.
+            self.stale_retried = True
+            backend.stats.failure("stale")
+            self.balancer.on_start(backend.name)
+            self.in_attempt = True
+            self.connect_token += 1
+            backend.connect(self, self.connect_token, self.snap.connect_timeout)
+            return
+        backend.record_failure(reason)
+        if can_resend and self.attempts < rt.snapshot.retry_attempts and not self.closing:
+            self.attempts += 1
+            backend.stats.retries += 1
+            if self.tried is None:
+                self.tried = {backend.name}
+            else:
+                self.tried.add(backend.name)
+            self._dispatch(rt.snapshot, self.tried | rt.excluded)
+            if self.up_out:
+                self._flush_up()
+            return
+        self._respond_local(504 if reason in ("timeout", "response_timeout") else 502)
+
+    def upstream_broken(self) -> None:
+        """The response had started and cannot be completed: cut the client connection."""
+        self.upstream = None
+        self._end_attempt()
+        self.backend.stats.aborted += 1
+        self.backend.stats.observe(self.status, perf_counter() - self.t0)
+        self.busy = False
+        self._close()
+
+    def exchange_done(self, code: int) -> None:
+        self.upstream = None
+        self._end_attempt()
+        self.backend.stats.observe(code, perf_counter() - self.t0)
+        self._end_exchange()
+
+    def block_reading_for_upstream(self, blocked: bool) -> None:
+        if blocked:
+            self._block(BLOCK_UPSTREAM)
+        else:
+            self._unblock(BLOCK_UPSTREAM)
+
+    # -- ending an exchange -----------------------------------------------------------------
+    def _end_attempt(self) -> None:
+        if self.in_attempt:
+            self.in_attempt = False
+            self.balancer.on_finish(self.backend.name)
+
+    def _respond_local(self, code: int) -> None:
+        close = self.close_after or not self.req_done or self.rt.draining
+        self.transport.write(self.rt.local.get(code, close, self.is_head))
+        self.status = code
+        self.close_after = close
+        stats = self.backend.stats if self.backend is not None else self.rt.local_stats
+        stats.observe(code, perf_counter() - self.t0)
+        self._end_exchange()
+
+    def _end_exchange(self) -> None:
+        self.busy = False
+        if self.close_after:
+            self._close()
+            return
+        self.last_active = self.rt.clock.now
+        if self.read_blocked & (BLOCK_UPSTREAM | BLOCK_BUFFER):
+            self._unblock(BLOCK_UPSTREAM | BLOCK_BUFFER)
+        if self.deferred is not None:
+            self._replay()
+
+    def _replay(self) -> None:
+        """Run the parser events of pipelined requests held while the last one was served."""
+        events = self.deferred
+        self.deferred = None
+        for fn, args in events:
+            if self.closing:
+                return
+            fn(*args)
+        if self.closing:
+            return
+        if self.up_out:
+            self._flush_up()
+        if self.deferred is None:
+            self._unblock(BLOCK_PIPELINE)
+
+    def _close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.deferred = DISCARD
+            self.transport.close()
+
+    def _fatal(self, code: int) -> None:
+        """Malformed request (400) or internal error: answer if nothing was sent, close."""
+        if self.closing:
+            return
+        if self.busy:
+            upstream = self.upstream
+            if upstream is not None:
+                self.upstream = None
+                upstream.client = None
+                upstream.transport.abort()
+            self._end_attempt()
+            if self.status:  # the response had started: nothing sensible to add
+                self.busy = False
+                self._close()
+                return
+            self.busy = False
+        self.is_head = False
+        self.transport.write(self.rt.local.get(code, True, False))
+        self.rt.local_stats.observe(code, 0.0)
+        self._close()
+
+    # -- reading flow control ---------------------------------------------------------------
+    def _block(self, reason: int) -> None:
+        if not self.read_blocked and not self.closing:
+            self.transport.pause_reading()
+        self.read_blocked |= reason
+
+    def _unblock(self, reasons: int) -> None:
+        was = self.read_blocked
+        self.read_blocked = was & ~reasons
+        if was and not self.read_blocked and not self.closing:
+            self.transport.resume_reading()
+
+    # -- timers (driven by the sweeper) -----------------------------------------------------
+    def idle_check(self, now: float, idle_timeout: float) -> None:
+        if not self.busy and now - self.last_active > idle_timeout:
+            self._close()
+
+    def close_if_idle(self) -> bool:
+        """For draining: close unless a request is in progress. True if closed."""
+        if not self.busy and not self.reading_head:
+            self._close()
+            return True
+        return False

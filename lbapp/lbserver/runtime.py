@@ -1,0 +1,177 @@
+"""What the data plane reads on every request: the applied config as an immutable
+``Snapshot`` (balancer, backend pools, timeouts), plus process-wide state (draining, ejections,
+open connections) in ``Runtime``."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from lbapp.algorithms import make_balancer
+from lbapp.config.schema import LBConfig
+from lbapp.lbserver.http import (KEY_HEADER, KEY_NONE, REQUEST_HEADERS, REQUEST_HEADERS_WITH_XFP,
+                                 LocalResponses, key_source)
+from lbapp.lbserver.metrics import LOCAL, ConfigStats, RequestStats
+from lbapp.lbserver.settings import Settings
+from lbapp.lbserver.upstream import Backend
+
+if TYPE_CHECKING:
+    from lbapp.lbserver.proxy import ClientConnection
+    from lbapp.lbserver.upstream import UpstreamConnection
+
+log = logging.getLogger("lbapp.lbserver")
+
+
+class Clock:
+    """Coarse monotonic time (seconds), refreshed by the sweeper; cheap to read per request."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+
+class Snapshot:
+    """One applied (config, health) pair. Never mutated; replaced whole on change."""
+
+    __slots__ = ("config", "version", "health_revision", "applied_at", "balancer", "backends",
+                 "unhealthy", "usable", "key_kind", "key_header", "connect_timeout",
+                 "response_timeout", "client_idle_timeout", "retry_attempts",
+                 "outlier_failures", "ejection_seconds", "poll_seconds")
+
+    def __init__(self, config: LBConfig, version: int, health_revision: int,
+                 backends: dict[str, Backend], unhealthy: frozenset[str]) -> None:
+        self.config = config
+        self.version = version
+        self.health_revision = health_revision
+        self.applied_at = time.time()
+        self.backends = backends
+        self.unhealthy = unhealthy
+        weights = config.effective_weights()
+        healthy = [n for n in backends if n not in unhealthy]
+        self.usable = sum(1 for n in healthy if weights[n] > 0)
+        self.balancer = make_balancer(config, healthy=healthy)
+        if self.balancer.needs_key:
+            self.key_kind, self.key_header = key_source(config.hash.key)
+        else:
+            self.key_kind, self.key_header = KEY_NONE, None
+        t = config.timeouts
+        self.connect_timeout = t.connect_ms / 1000
+        self.response_timeout = t.response_ms / 1000
+        self.client_idle_timeout = t.client_idle_ms / 1000
+        self.retry_attempts = config.retries.attempts
+        self.outlier_failures = config.outlier_detection.consecutive_failures
+        self.ejection_seconds = config.outlier_detection.ejection_ms / 1000
+        self.poll_seconds = config.poll_frequency / 1000
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clock = Clock()
+        self.snapshot: Snapshot | None = None
+        self.draining = False
+        self.clients: set[ClientConnection] = set()
+        self.upstreams: set[UpstreamConnection] = set()
+        self.connections_accepted = 0
+        self.connections_rejected = 0
+        self.max_connections = settings.max_connections
+        self.upstream_idle_timeout = settings.upstream_idle_timeout_ms / 1000
+        self.upstream_max_idle = settings.upstream_max_idle
+        self.retry_body_limit = settings.retry_body_buffer_bytes
+        self.lb_line = b"X-LB: " + settings.name.encode() + b"\r\n"
+        xfp = b"X-Forwarded-Proto: http\r\n" if settings.x_forwarded_proto else b""
+        self.request_tail = xfp + b"\r\n"
+        self.request_tail_chunked = b"Transfer-Encoding: chunked\r\n" + self.request_tail
+        self.request_header_kinds = (REQUEST_HEADERS_WITH_XFP if settings.x_forwarded_proto
+                                     else REQUEST_HEADERS)
+        self.local = LocalResponses(settings.name)
+        self.request_stats: dict[str, RequestStats] = {LOCAL: RequestStats()}
+        self.local_stats = self.request_stats[LOCAL]
+        self.config_stats = ConfigStats()
+        # Names passive outlier detection currently ejects; handed to pick() as ``exclude``.
+        self.excluded: frozenset[str] = frozenset()
+        # Lower-cased request header the hash key comes from, if config.hash.key names one.
+        self.key_header: bytes | None = None
+        self._pools: dict[tuple[str, str, int], Backend] = {}
+
+    # -- readiness --------------------------------------------------------------------------
+    def ready(self) -> bool:
+        snap = self.snapshot
+        return snap is not None and snap.usable > 0 and not self.draining
+
+    def not_ready_reason(self) -> str:
+        if self.draining:
+            return "draining"
+        if self.snapshot is None:
+            return "no config loaded yet"
+        if self.snapshot.usable == 0:
+            return "no usable backend (all unhealthy or weight 0)"
+        return ""
+
+    # -- applying config --------------------------------------------------------------------
+    def stats_for(self, name: str) -> RequestStats:
+        stats = self.request_stats.get(name)
+        if stats is None:
+            stats = self.request_stats[name] = RequestStats()
+        return stats
+
+    def apply(self, config: LBConfig, version: int, health: Mapping[str, bool],
+              health_revision: int) -> Snapshot:
+        """Build and install a snapshot; pools of unchanged backends carry over."""
+        backends: dict[str, Backend] = {}
+        keep: dict[tuple[str, str, int], Backend] = {}
+        for server in config.backend_servers:
+            ident = (server.name, server.address, server.port)
+            backend = self._pools.get(ident)
+            if backend is None:
+                backend = Backend(self, server.name, server.address, server.port,
+                                  self.stats_for(server.name))
+            backends[server.name] = keep[ident] = backend
+        unhealthy = frozenset(name for name, ok in health.items() if not ok and name in backends)
+        snap = Snapshot(config, version, health_revision, backends, unhealthy)
+        for ident, backend in self._pools.items():
+            if ident not in keep:
+                backend.retire()
+        self._pools = keep
+        self.key_header = snap.key_header if snap.key_kind == KEY_HEADER else None
+        self.snapshot = snap
+        self.refresh_exclusions()
+        return snap
+
+    # -- passive outlier detection ----------------------------------------------------------
+    def eject(self, backend: Backend) -> None:
+        snap = self.snapshot
+        seconds = snap.ejection_seconds if snap is not None else 5.0
+        backend.ejected_until = self.clock.now + seconds
+        backend.stats.ejections += 1
+        log.warning("backend %s (%s:%d) ejected for %.1f s after %d consecutive failures",
+                    backend.name, backend.host, backend.port, seconds, backend.failures)
+        self.refresh_exclusions()
+
+    def refresh_exclusions(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        now = self.clock.now
+        ejected = frozenset(name for name, b in snap.backends.items() if b.ejected_until > now)
+        if ejected != self.excluded:
+            for name in self.excluded - ejected:
+                log.info("backend %s back from ejection", name)
+            self.excluded = ejected
+
+    def outlier_threshold(self) -> int:
+        snap = self.snapshot
+        return snap.outlier_failures if snap is not None else 3
+
+    def backends_status(self) -> list[dict]:
+        snap = self.snapshot
+        if snap is None:
+            return []
+        now = self.clock.now
+        return [{"name": name, "address": b.host, "port": b.port,
+                 "healthy": name not in snap.unhealthy,
+                 "ejected": b.ejected_until > now,
+                 "idle_connections": len(b.idle), "connections": b.connection_count}
+                for name, b in snap.backends.items()]

@@ -135,7 +135,9 @@ def render(result: Mapping[str, Any], console: Console | None = None) -> None:
         for f in faults:
             params = f.get("params") or {}
             target = " ".join(f"{k}={v}" for k, v in params.items())
-            applied = f"+{fd(f['applied_at'])}" if f.get("applied_at") is not None else "-"
+            applied = f"+{f['applied_at']:.3f}s" if f.get("applied_at") is not None else "-"
+            if f.get("took") is not None and f["took"] >= 0.05:
+                applied += f" (took {fd(f['took'])})"
             st = f.get("status", "?")
             style = {"applied": "green", "skipped": "yellow", "failed": "red"}.get(st, "")
             detail = f" ({f['detail']})" if f.get("detail") and st != "applied" else ""

@@ -12,6 +12,8 @@ Contract used by the LB server (lbapp.lbserver):
   ``config.hash.key`` (client IP, URL path or a header); None for the others.
 - ``exclude``: names to skip for this pick (backends already tried for this request, or ejected by
   outlier detection). Hash algorithms fall through to their next choice deterministically.
+- ``make_balancer(config, healthy, rng=random.Random(seed))``: optional randomness for ``random``
+  and ``power_of_two_choices`` (tests); in-flight counts start at zero in every new balancer.
 """
 from lbapp.algorithms.registry import Balancer, make_balancer
 

@@ -263,7 +263,7 @@ class ConfigSync:
             if snap is None:
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, FIRST_LOAD_RETRY[1])
-                self.trigger("initial")
+                self.trigger("initial" if self.rt.snapshot is None else "poll")
             else:
                 await asyncio.sleep(snap.poll_seconds * random.uniform(1 - POLL_JITTER,
                                                                        1 + POLL_JITTER))

@@ -1,0 +1,258 @@
+"""Real processes on 127.0.0.1 for the integration tests: redis-server, a single-member etcd,
+backend apps and the LB server. Every process is tracked by PID and killed by PID; every wait is
+a bounded poll on a readiness condition."""
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import yaml
+
+from lbapp import keys
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+
+
+def missing_daemons() -> list[str]:
+    return [b for b in ("redis-server", "etcd") if shutil.which(b) is None]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - not ready yet
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}"
+                         + (f" (last error: {last_exc!r})" if last_exc else ""))
+
+
+class Proc:
+    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._log_file = open(log, "wb")
+        self.popen = subprocess.Popen(argv, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                      cwd=ROOT, start_new_session=True)
+        self.pid = self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after a short wait; always reaps."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(3)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.popen.wait(5)
+        self._log_file.close()
+
+    def kill(self) -> None:
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            self.popen.wait(5)
+
+    def output(self) -> str:
+        self._log_file.flush()
+        return self.log.read_text(errors="replace")
+
+
+class Lab:
+    """The processes one test started; ``close`` stops exactly those."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[Proc] = []
+
+    def start(self, name: str, argv: list[str]) -> Proc:
+        proc = Proc(name, argv, self.tmp / f"{name}.log")
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+    # -- daemons ----------------------------------------------------------------------------
+    def redis(self, port: int | None = None) -> "Redis":
+        port = port or free_port()
+        proc = self.start(f"redis-{port}", ["redis-server", "--port", str(port), "--bind",
+                                            "127.0.0.1", "--save", "", "--appendonly", "no"])
+        redis = Redis(proc, port)
+        wait_until(redis.ping, 10, "redis-server to answer PING")
+        return redis
+
+    def etcd(self) -> "Etcd":
+        port, peer = free_port(), free_port()
+        data = self.tmp / "etcd-data"
+        proc = self.start("etcd", [
+            "etcd", "--name", "default", "--data-dir", str(data),
+            "--listen-client-urls", f"http://127.0.0.1:{port}",
+            "--advertise-client-urls", f"http://127.0.0.1:{port}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"default=http://127.0.0.1:{peer}"])
+        etcd = Etcd(proc, port)
+        wait_until(etcd.healthy, 20, "etcd /health")
+        return etcd
+
+    def backend(self, name: str, *extra: str) -> "Backend":
+        port = free_port()
+        proc = self.start(name, [PY, "-m", "lbapp.backend", "--name", name,
+                                 "--listen", f"127.0.0.1:{port}", *extra])
+        backend = Backend(proc, name, port)
+        wait_until(lambda: http_get(port, "/health")[0] == 200, 15, f"backend {name}")
+        return backend
+
+    def lb(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
+           wait_ready: bool = True, **settings) -> "LB":
+        port, admin = free_port(), free_port()
+        doc = {"name": name, "lb_id": "payment", "listen": [f"127.0.0.1:{port}"],
+               "admin_listen": f"127.0.0.1:{admin}",
+               "etcd_endpoints": [f"http://127.0.0.1:{etcd.port}"],
+               "redis_url": f"redis://127.0.0.1:{redis.port}/0" if redis else None,
+               "drain_grace_ms": 300, "etcd_timeout_ms": 500, **settings}
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        proc = self.start(name, [PY, "-m", "lbapp.lbserver", "--settings", str(path)])
+        lb = LB(proc, name, port, admin)
+        wait_until(lambda: lb.admin("/-/healthy")[0] == 200 or not proc.alive(), 15,
+                   f"{name} admin endpoint")
+        assert proc.alive(), proc.output()
+        if wait_ready:
+            wait_until(lambda: lb.admin("/-/ready")[0] == 200, 15, f"{name} ready")
+        return lb
+
+
+class Redis:
+    def __init__(self, proc: Proc, port: int) -> None:
+        self.proc, self.port = proc, port
+
+    def _command(self, *args: str) -> bytes:
+        payload = b"*%d\r\n" % len(args) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(payload)
+            return s.recv(1024)
+
+    def ping(self) -> bool:
+        return self._command("PING").startswith(b"+PONG")
+
+    def publish(self, channel: str, message: str = "changed") -> int:
+        reply = self._command("PUBLISH", channel, message)
+        return int(reply[1:].split(b"\r\n")[0])
+
+
+class Etcd:
+    def __init__(self, proc: Proc, port: int) -> None:
+        self.proc, self.port = proc, port
+
+    def healthy(self) -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as r:
+            return json.load(r).get("health") == "true"
+
+    def put(self, key: str, value: str) -> int:
+        """Write a key; returns the new revision."""
+        body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
+                           "value": base64.b64encode(value.encode()).decode()}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/v3/kv/put", data=body,
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return int(json.load(r)["header"]["revision"])
+
+    def put_config(self, config: dict | str, lb_id: str = "payment") -> int:
+        text = config if isinstance(config, str) else json.dumps(config)
+        return self.put(keys.config_key(lb_id), text)
+
+    def put_health(self, backend: str, healthy: bool, lb_id: str = "payment") -> int:
+        return self.put(keys.health_prefix(lb_id) + backend,
+                        json.dumps({"healthy": healthy, "by": "test"}))
+
+
+class Backend:
+    def __init__(self, proc: Proc, name: str, port: int) -> None:
+        self.proc, self.name, self.port = proc, name, port
+
+    def entry(self, **extra) -> dict:
+        return {"name": self.name, "address": "127.0.0.1", "port": self.port, **extra}
+
+
+class LB:
+    def __init__(self, proc: Proc, name: str, port: int, admin_port: int) -> None:
+        self.proc, self.name, self.port, self.admin_port = proc, name, port, admin_port
+
+    def admin(self, path: str, method: str = "GET") -> tuple[int, bytes]:
+        status, _, body = http_get(self.admin_port, path, method=method)
+        return status, body
+
+    def status(self) -> dict:
+        return json.loads(self.admin("/-/status")[1])
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Value of one sample of /metrics (0.0 if absent)."""
+        text = self.admin("/metrics")[1].decode()
+        want = set(f'{k}="{v}"' for k, v in labels.items())
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            sample, _, value = line.rpartition(" ")
+            metric, _, label_text = sample.partition("{")
+            if metric != name:
+                continue
+            have = set(label_text.rstrip("}").split(",")) if label_text else set()
+            if want <= have:
+                return float(value)
+        return 0.0
+
+    def get(self, path: str = "/", **kw) -> tuple[int, dict, bytes]:
+        return http_get(self.port, path, **kw)
+
+
+def http_get(port: int, path: str, method: str = "GET", headers: dict | None = None,
+             body: bytes | None = None, timeout: float = 5) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def base_config(backends: list[Backend], **extra) -> dict:
+    return {"backend_servers": [b.entry() for b in backends], "poll_frequency": 1000, **extra}

@@ -7,8 +7,9 @@ import sys
 
 from rich.console import Console
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Piped output (CI logs, `| less`) is not wrapped at rich's default 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 
 
@@ -69,8 +70,11 @@ def cmd_exec(args) -> int:
     from topo.lab import Lab
 
     _require_root()
+    command = list(args.command)
+    while command[:1] == ["--lab"] and len(command) >= 2:  # `lblab exec NODE --lab L -- CMD`
+        args.lab, command = command[1], command[2:]
+    command = command[1:] if command[:1] == ["--"] else command
     lab = Lab.attach(_lab_name(args))
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise SystemExit("lblab exec: give a command after --, e.g. lblab exec client1 -- ip route")
     os.execvp("ip", netns.exec_argv(lab.ns(args.node), command))

@@ -2,8 +2,10 @@
 
 Record types (the ``type`` key):
 
-``meta``  once at start: client, pid, ready (epoch when the generator was ready), start (epoch of
-          the first scheduled operation), duration, streams (the spec's streams).
+``meta``  once, as soon as the generator is ready: client, pid, ready (epoch), start (epoch of
+          the first scheduled operation, or null while it waits for --start-file), duration,
+          streams (the spec's streams).
+``start`` start (epoch), when it arrived after the meta record (--start-file).
 ``http``  one HTTP request: client, stream, seq, t_send (epoch when the request started, DNS
           lookup included), latency (s, to the complete response or the failure), outcome
           ("ok", "http_<code>", "timeout", "refused", "reset", "dns_fail", "error:<kind>"),
@@ -109,6 +111,11 @@ def parse_lines(lines: Iterable[str], history: History | None = None) -> History
             h.ops(kind).append(rec)
         elif kind == "meta":
             h.meta.append(rec)
+        elif kind == "start":         # the start time, when it came after the meta record
+            for m in reversed(h.meta):
+                if m.get("client") == rec.get("client"):
+                    m["start"] = rec.get("start")
+                    break
         elif kind == "end":
             h.end.append(rec)
         else:
@@ -144,11 +151,16 @@ def load_history(paths: Iterable[str | os.PathLike]) -> History:
     return merge(parts)
 
 
-def count_ops(path: str | os.PathLike) -> int:
-    """How many operation lines a (growing) history file has so far; for readiness checks."""
+def count_lines(path: str | os.PathLike, types: tuple[str, ...] = ("http", "dns")) -> int:
+    """How many complete records of these types a (growing) history file has so far; for
+    readiness checks (cheap: no JSON parsing)."""
+    prefixes = tuple(b'{"type":"%s"' % t.encode() for t in types)
     try:
         with open(Path(path), "rb") as f:
-            return sum(1 for line in f
-                       if line.endswith(b"\n") and line.startswith((b'{"type":"http"', b'{"type":"dns"')))
+            return sum(1 for line in f if line.endswith(b"\n") and line.startswith(prefixes))
     except FileNotFoundError:
         return 0
+
+
+def count_ops(path: str | os.PathLike) -> int:
+    return count_lines(path, ("http", "dns"))

@@ -2,8 +2,8 @@
 
 run_scenario(lab, scenario, out_dir):
   1. checks the scenario against the lab (nodes, roles, daemons, topology) — nothing started yet;
-  2. starts one traffic generator per client inside its namespace, all scheduled to begin at the
-     same wall-clock instant t0 (now + lead_time);
+  2. starts one traffic generator per client inside its namespace; once every one is ready
+     (bounded wait), announces the common start t0 (an epoch) through out_dir/start;
   3. waits until every generator has written its first operation (bounded), else aborts;
   4. applies the faults at t0 + at, in time order, while a poller thread samples the routes
      that route_nexthops checks need;
@@ -25,7 +25,7 @@ from typing import Any
 
 from . import analysis
 from .checks import Context, RoutePoll, judge_all, route_targets
-from .history import count_ops, load_history
+from .history import count_lines, load_history
 from .labapi import FaultSkipped, Lab
 from .live import HistoryTail, LiveReadout
 from .report import build_result, write_result
@@ -39,8 +39,9 @@ class RunAborted(Exception):
 
 @dataclass
 class RunOptions:
-    lead_time: float = 2.0          # generators are started this long before t0
-    ready_timeout: float = 5.0      # after t0, every generator must have sent within this
+    ready_timeout: float = 20.0     # every generator must be up (meta record) within this
+    start_margin: float = 0.3       # t0 = the moment all are ready + this
+    send_timeout: float = 3.0       # after t0, every generator must have sent within this
     poll_interval: float = 0.05     # route polls
     poll_margin: float = 0.5        # also poll this long before/after each route window
     exit_grace: float = 3.0         # beyond duration + timeouts before generators are stopped
@@ -127,38 +128,53 @@ class _Run:
     # ------------------------------------------------------------------------------ phases
 
     def start_generators(self) -> None:
+        """Launch every generator; they wait, once ready, for the start file."""
         sc, lab = self.scenario, self.lab
-        self.t0 = time.time() + self.opts.lead_time
+        self.start_file = self.out / "start"
+        self.start_file.unlink(missing_ok=True)
         for client in sc.clients():
-            spec = for_client(sc, client, lab.dns_vip, self.t0)
+            spec = for_client(sc, client, lab.dns_vip, None)
             if spec is None:
                 continue
             hist = self.out / f"history-{client}.jsonl"
             hist.unlink(missing_ok=True)
             self.histories[client] = hist
             self._tails.append(HistoryTail(hist))
-            argv = [lab.python, "-m", "scenarios.traffic", "--spec", spec.model_dump_json(), "--out", str(hist)]
+            argv = [lab.python, "-m", "scenarios.traffic", "--spec", spec.model_dump_json(), "--out", str(hist),
+                    "--start-file", str(self.start_file), "--start-wait", f"{self.opts.ready_timeout + 10:g}"]
             self.procs[client] = lab.popen(client, argv, str(self.out / f"generator-{client}.log"))
-        self.log(f"started {len(self.procs)} generator(s); traffic starts in {self.opts.lead_time:g}s")
+        self.log(f"started {len(self.procs)} generator(s)")
 
-    def wait_ready(self) -> None:
-        deadline = self.t0 + self.opts.ready_timeout
+    def _wait_all(self, what: str, types: tuple[str, ...], deadline: float) -> None:
         waiting = set(self.procs)
         while waiting:
             for client in sorted(waiting):
                 proc = self.procs[client]
-                if count_ops(self.histories[client]) > 0:
+                if count_lines(self.histories[client], types) > 0:
                     waiting.discard(client)
                 elif proc.poll() is not None:
-                    raise RunAborted(f"generator on {client} exited with {proc.returncode} before sending: "
+                    raise RunAborted(f"generator on {client} exited with {proc.returncode} before {what}: "
                                      f"{self._log_tail(client)}")
             if not waiting:
-                break
+                return
             if time.time() > deadline:
-                raise RunAborted(f"generator(s) on {', '.join(sorted(waiting))} sent nothing within "
-                                 f"{self.opts.ready_timeout:g}s of the start")
+                raise RunAborted(f"generator(s) on {', '.join(sorted(waiting))} not {what} within the time allowed")
             self._tick()
-            time.sleep(0.05)
+            time.sleep(0.02)
+
+    def wait_ready(self) -> None:
+        """All generators up -> t0 = now + margin, announced through the start file."""
+        self._wait_all("being ready", ("meta",), time.time() + self.opts.ready_timeout)
+        t0 = time.time() + self.opts.start_margin
+        tmp = self.start_file.with_suffix(".tmp")
+        tmp.write_text(f"{t0:.6f}\n")
+        tmp.replace(self.start_file)
+        self.t0 = t0
+        self.log("all generators ready")
+
+    def wait_sending(self) -> None:
+        self.sleep_until(self.t0)
+        self._wait_all("sending", ("http", "dns"), self.t0 + self.opts.send_timeout)
         self.log("all generators sending")
 
     def _log_tail(self, client: str) -> str:
@@ -272,11 +288,11 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     targets = route_targets(scenario)
     try:
         run.start_generators()
+        run.wait_ready()
         if targets:
             run.poller = _RoutePoller(lab, run.t0, targets, opts.poll_interval, opts.poll_margin)
             run.poller.start()
-        run.sleep_until(run.t0)
-        run.wait_ready()
+        run.wait_sending()
         run.apply_faults()
         run.wait_generators()
     except RunAborted as exc:

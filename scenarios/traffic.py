@@ -1,6 +1,7 @@
 """The traffic generator, run by the runner inside a client's network namespace::
 
-    python -m scenarios.traffic --spec JSON|@FILE --out FILE.jsonl [--duration S] [--start EPOCH] [--live]
+    python -m scenarios.traffic --spec JSON|@FILE --out FILE.jsonl [--duration S]
+                                [--start EPOCH | --start-file FILE] [--live]
 
 Each stream of the spec sends at a fixed open-loop rate: operation k of a stream is due at
 start + stream.start + k/rate whatever happened to earlier ones, so an outage shows as failed
@@ -19,7 +20,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,16 +70,28 @@ class Generator:
         if self.on_record is not None:
             self.on_record(rec)
 
-    async def run(self) -> dict:
+    async def run(self, wait_start: Callable[[], Awaitable[float]] | None = None) -> dict:
+        """Send until the deadline; return the end record. With ``wait_start``, write the meta
+        record as soon as ready, then await the start time (epoch) from it."""
         loop = asyncio.get_running_loop()
         spec = self.spec
-        now_wall = time.time()
-        start_wall = spec.start if spec.start is not None else now_wall
-        base = loop.time() + (start_wall - now_wall)      # monotonic instant of start_wall
+        ready = time.time()
+        start_wall = None if wait_start is not None else (spec.start if spec.start is not None else ready)
         self.writer.write({"type": "meta", "client": spec.client, "pid": os.getpid(),
-                           "ready": round(now_wall, 6), "start": start_wall, "duration": spec.duration,
+                           "ready": round(ready, 6), "start": start_wall, "duration": spec.duration,
                            "streams": [s.model_dump() for s in spec.streams]})
         self.writer.flush()
+        if wait_start is not None:
+            try:
+                start_wall = await wait_start()
+            except BaseException:
+                self.stop_reason = "no_start"
+                self._write_end()
+                raise
+            self.writer.write({"type": "start", "client": spec.client, "start": start_wall})
+            self.writer.flush()
+        now_wall = time.time()
+        base = loop.time() + (start_wall - now_wall)      # monotonic instant of start_wall
         workers = [loop.create_task(self._schedule(st, base)) for st in self.streams]
         flusher = loop.create_task(self._flush_loop(base))
         stopper = loop.create_task(self._stop.wait())
@@ -105,12 +119,16 @@ class Generator:
             flusher.cancel()
             for c in self._http_clients.values():
                 c.close()
-            end = {"type": "end", "client": spec.client, "t": round(time.time(), 6),
-                   "reason": self.stop_reason,
-                   "streams": [{"stream": st.index, "kind": st.spec.kind, "scheduled": st.scheduled,
-                                "sent": st.sent, "missed": st.missed} for st in self.streams]}
-            self.writer.write(end)
-            self.writer.flush()
+            end = self._write_end()
+        return end
+
+    def _write_end(self) -> dict:
+        end = {"type": "end", "client": self.spec.client, "t": round(time.time(), 6),
+               "reason": self.stop_reason,
+               "streams": [{"stream": st.index, "kind": st.spec.kind, "scheduled": st.scheduled,
+                            "sent": st.sent, "missed": st.missed} for st in self.streams]}
+        self.writer.write(end)
+        self.writer.flush()
         return end
 
     async def _flush_loop(self, base: float) -> None:
@@ -249,6 +267,27 @@ def _read_spec(arg: str) -> str:
     return arg
 
 
+class NoStart(Exception):
+    pass
+
+
+def start_file_waiter(path: str, timeout: float, stopped: asyncio.Event | None = None):
+    """An awaitable factory: poll ``path`` until it holds the start epoch (written atomically
+    by the runner once every generator is ready)."""
+    async def wait() -> float:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if stopped is not None and stopped.is_set():
+                raise NoStart("stopped before the start time arrived")
+            try:
+                return float(Path(path).read_text().strip())
+            except (FileNotFoundError, ValueError):
+                await asyncio.sleep(0.01)
+        raise NoStart(f"no start time in {path} within {timeout:g}s")
+    return wait
+
+
 def _loop_factory():
     try:
         import uvloop
@@ -263,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="history file (JSONL, appended)")
     ap.add_argument("--duration", type=float, help="override the spec's duration (s)")
     ap.add_argument("--start", type=float, help="override the spec's start (epoch seconds)")
+    ap.add_argument("--start-file", help="once ready, wait for this file to hold the start epoch")
+    ap.add_argument("--start-wait", type=float, default=30.0, help="how long to wait for --start-file (s)")
     ap.add_argument("--live", action="store_true", help="one summary line per second on stderr")
     ap.add_argument("--no-uvloop", action="store_true")
     args = ap.parse_args(argv)
@@ -293,8 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         loop = runner.get_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, gen.stop)
+        waiter = start_file_waiter(args.start_file, args.start_wait, gen._stop) if args.start_file else None
         try:
-            runner.run(gen.run())
+            runner.run(gen.run(waiter))
+        except NoStart as exc:
+            print(f"traffic: {exc}", file=sys.stderr)
+            return 3
         finally:
             writer.close()
     return 0

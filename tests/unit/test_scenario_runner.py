@@ -20,7 +20,7 @@ from .test_scenario_spec import REFERENCE_NODES
 from .test_traffic_stubnet import StubHttp
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = RunOptions(lead_time=0.8, ready_timeout=4.0, poll_interval=0.05, exit_grace=2.0)
+FAST = RunOptions(ready_timeout=10.0, poll_interval=0.05, exit_grace=2.0)
 
 
 class StandInLab:
@@ -189,7 +189,7 @@ def test_generator_that_never_sends_aborts_before_faults(http, tmp_path):
     lab = StandInLab(http, generator_argv=[sys.executable, "-c", "print('boom')"])
     result = run_scenario(lab, scenario(http.port, DOWN_UP), tmp_path, options=FAST)
     assert result["status"] == "error"
-    assert "exited with 0 before sending" in result["error"] and "boom" in result["error"]
+    assert "exited with 0 before being ready" in result["error"] and "boom" in result["error"]
     assert lab.calls == []
     assert [f["status"] for f in result["faults"]] == ["not_reached", "not_reached"]
     assert len(lab.heals) == 1
@@ -208,7 +208,7 @@ def test_live_lines(http, tmp_path):
     lines = []
     lab = StandInLab(http)
     sc = scenario(http.port, [], checks=[{"failed_requests": {"max": 0}}], duration="2.2s")
-    opts = RunOptions(lead_time=0.8, ready_timeout=4.0, live=lines.append)
+    opts = RunOptions(ready_timeout=10.0, live=lines.append)
     result = run_scenario(lab, sc, tmp_path, options=opts)
     assert result["status"] == "passed"
     assert re.match(r"all \+1s http ok \d+ fail 0 \| lb1 \d+ lb2 \d+ lb3 \d+$", lines[0]), lines

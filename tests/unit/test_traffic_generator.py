@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.history import HistoryWriter, load_history
+from scenarios.history import HistoryWriter, count_lines, load_history
 from scenarios.live import HistoryTail, LiveReadout
 from scenarios.spec import parse_scenario
 from scenarios.traffic import Generator
@@ -342,3 +342,33 @@ def test_sigterm_stops_cleanly_with_end_record(http, dnsd, tmp_path):
     h = load_history([out])
     assert h.end and h.end[0]["reason"] == "signal"
     assert h.end[0]["streams"][0]["scheduled"] == 500 and h.end[0]["streams"][0]["sent"] < 500
+
+
+def test_start_file_starts_all_at_the_announced_time(http, tmp_path):
+    start_file = tmp_path / "start"
+    spec = {"client": "c", "duration": 0.3, "streams": [http_stream(http.port, host="127.0.0.1", resolver=None)]}
+    out = tmp_path / "h.jsonl"
+    p = cli(spec, out, "--start-file", str(start_file))
+    deadline = time.time() + 10
+    while count_lines(out, ("meta",)) == 0 and time.time() < deadline:
+        time.sleep(0.02)
+    assert count_lines(out, ("meta",)) == 1 and count_lines(out) == 0     # ready, waiting
+    time.sleep(0.3)
+    assert count_lines(out) == 0
+    start = time.time() + 0.2
+    start_file.write_text(f"{start}\n")
+    _, err = p.communicate(timeout=10)
+    assert p.returncode == 0, err
+    h = load_history([out])
+    assert h.meta[0]["start"] == pytest.approx(start) and h.start() == pytest.approx(start)
+    assert len(h.http) == 15 and min(r["t_send"] for r in h.http) >= start - 0.01
+
+
+def test_start_file_never_written(tmp_path):
+    out = tmp_path / "h.jsonl"
+    spec = {"client": "c", "duration": 1, "streams": [http_stream(free_port(), host="127.0.0.1", resolver=None)]}
+    p = cli(spec, out, "--start-file", str(tmp_path / "start"), "--start-wait", "0.5")
+    _, err = p.communicate(timeout=10)
+    assert p.returncode == 3 and "no start time" in err and "Traceback" not in err
+    h = load_history([out])
+    assert h.end[0]["reason"] == "no_start" and not h.http

@@ -57,7 +57,10 @@ def _scope(c: Any) -> str:
     if getattr(c, "client", None):
         parts.append(c.client)
     after, before = getattr(c, "after", 0.0), getattr(c, "before", None)
-    if after or before is not None:
+    within = getattr(c, "within", None)
+    if within is not None:
+        parts.append(f"within {fd(within)} of +{fd(after)}")
+    elif after or before is not None:
         parts.append(f"{fd(after)}–{fd(before) if before is not None else 'end'}")
     return ", ".join(parts)
 

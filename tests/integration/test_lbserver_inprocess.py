@@ -1,0 +1,352 @@
+"""HTTP edge cases of the proxy, in one process: the LB's protocols and in-process backends
+(the real backend app or deliberately misbehaving servers) on 127.0.0.1, raw client bytes.
+No external daemons: the config is applied directly."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import socket
+import time
+
+import pytest
+import uvloop
+
+from lbapp.backend.app import AppState, BackendProtocol
+from lbapp.config.schema import parse_config
+from lbapp.lbserver.proxy import ClientConnection
+from lbapp.lbserver.server import LBServer
+from lbapp.lbserver.settings import parse_settings
+
+# -- plumbing ---------------------------------------------------------------------------------
+
+
+def run(test):
+    """Run ``test(env, ...)`` on a fresh uvloop loop, bounded in time; ``env`` is cleaned up."""
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        async def bounded():
+            env = Env()
+            try:
+                return await asyncio.wait_for(test(env, *args, **kwargs), 30)
+            finally:
+                await env.close()
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(bounded())
+    params = list(inspect.signature(test).parameters.values())[1:]
+    wrapper.__signature__ = inspect.Signature(params)
+    return wrapper
+
+
+class Env:
+    def __init__(self) -> None:
+        self.servers: list[asyncio.AbstractServer] = []
+        self.tasks: list[asyncio.Task] = []
+
+    async def server(self, factory) -> int:
+        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+        self.servers.append(server)
+        return server.sockets[0].getsockname()[1]
+
+    async def backend(self, name: str) -> int:
+        app = AppState(name, idle_timeout=0)
+        return await self.server(lambda: BackendProtocol(app))
+
+    async def raw_backend(self, handler) -> int:
+        """A backend whose behaviour is ``handler(reader, writer)``."""
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        self.servers.append(server)
+        return server.sockets[0].getsockname()[1]
+
+    async def proxy(self, backends: dict[str, int], **config) -> tuple[LBServer, int]:
+        settings = parse_settings({"name": "lbt", "lb_id": "t", "listen": ["127.0.0.1:1"],
+                                   "admin_listen": "127.0.0.1:1",
+                                   "etcd_endpoints": ["http://127.0.0.1:1"],
+                                   "max_connections": config.pop("max_connections", 100)})
+        lb = LBServer(settings)
+        cfg = parse_config({"backend_servers": [
+            {"name": n, "address": "127.0.0.1", "port": p} for n, p in backends.items()],
+            **config})
+        lb.rt.apply(cfg, 1, {}, 1)
+        port = await self.server(lambda: ClientConnection(lb.rt))
+        self.tasks.append(asyncio.get_running_loop().create_task(lb._sweep()))
+        return lb, port
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for server in self.servers:
+            server.close()
+
+
+async def read_response(reader: asyncio.StreamReader, head_only: bool = False):
+    """(status, headers lower-cased, body, raw head) of one response; chunked is decoded."""
+    raw = await reader.readuntil(b"\r\n\r\n")
+    lines = raw.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if line:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+    if status < 200:
+        return status, headers, b"", raw
+    if head_only or status in (204, 304):
+        return status, headers, b"", raw
+    if "content-length" in headers:
+        body = await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding") == "chunked":
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                break
+            body += await reader.readexactly(size)
+            await reader.readexactly(2)
+    else:
+        body = await reader.read()
+    return status, headers, body, raw
+
+
+async def exchange(port: int, request: bytes, head_only: bool = False):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    try:
+        return await read_response(reader, head_only)
+    finally:
+        writer.close()
+
+
+GET = b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n"
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+@run
+async def test_head_then_next_request_on_same_connection(env):
+    _, port = await env.proxy({"be1": await env.backend("be1")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
+    status, headers, _, _ = await read_response(reader, head_only=True)
+    assert status == 200 and headers["content-length"] == "18"
+    writer.write(GET % b"/")
+    status, _, body, _ = await read_response(reader)
+    assert status == 200 and body == b'{"backend": "be1"}'
+    writer.close()
+
+
+@run
+async def test_http10_client_gets_close_delimited_body_for_chunked_upstream(env):
+    _, port = await env.proxy({"be1": await env.backend("be1")})
+    status, headers, body, _ = await exchange(port, b"GET /bytes?n=1000&chunked=1 HTTP/1.0\r\n\r\n")
+    assert status == 200 and len(body) == 1000
+    assert "transfer-encoding" not in headers and headers["connection"] == "close"
+
+
+@run
+async def test_http10_keep_alive(env):
+    _, port = await env.proxy({"be1": await env.backend("be1")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(2):
+        writer.write(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        status, headers, _, _ = await read_response(reader)
+        assert status == 200 and headers["connection"] == "keep-alive"
+    writer.close()
+
+
+@run
+async def test_expect_100_continue_is_answered_by_the_lb(env):
+    _, port = await env.proxy({"be1": await env.backend("be1")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                 b"Expect: 100-continue\r\n\r\n")
+    status, _, _, _ = await read_response(reader)
+    assert status == 100
+    writer.write(b"hello")
+    status, _, body, _ = await read_response(reader)
+    assert status == 200 and body == b"hello"
+    writer.close()
+
+
+@run
+async def test_pipelined_requests_answered_in_order(env):
+    _, port = await env.proxy({"be1": await env.backend("be1"), "be2": await env.backend("be2")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET % b"/delay?ms=30" + b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+                 + GET % b"/status?code=201" + GET % b"/health")
+    got = [await read_response(reader) for _ in range(4)]
+    assert [g[0] for g in got] == [200, 200, 201, 200]
+    assert got[1][2] == b"abc" and got[3][2] == b"ok\n"
+    writer.close()
+
+
+@run
+async def test_refused_backend_is_retried_elsewhere_and_ejected(env):
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()  # nothing listens: connections are refused
+    lb, port = await env.proxy({"dead": dead_port, "be1": await env.backend("be1")},
+                               retries={"attempts": 2},
+                               outlier_detection={"consecutive_failures": 2,
+                                                  "ejection_ms": 60_000})
+    for _ in range(6):
+        status, headers, _, _ = await exchange(port, GET % b"/")
+        assert status == 200 and headers["x-backend"] == "be1"
+    stats = lb.rt.request_stats["dead"]
+    assert stats.connect_failures["refused"] == 2 and stats.ejections == 1
+    assert lb.rt.excluded == {"dead"}
+
+
+async def _read_request_then_reset(reader, writer):
+    await reader.readuntil(b"\r\n\r\n")
+    writer.transport.abort()  # RST before any response byte
+
+
+@run
+async def test_reset_before_response_retries_get_but_not_post(env):
+    lb, port = await env.proxy({"bad": await env.raw_backend(_read_request_then_reset),
+                                "be1": await env.backend("be1")},
+                               retries={"attempts": 1},
+                               outlier_detection={"consecutive_failures": 100})
+    gets = [await exchange(port, GET % b"/") for _ in range(4)]
+    assert [g[0] for g in gets] == [200] * 4
+    posts = [await exchange(port, b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+             for _ in range(4)]
+    # round robin sends half of the POSTs to the resetting backend: not resent, 502
+    assert sorted(p[0] for p in posts) == [200, 200, 502, 502]
+    assert lb.rt.request_stats["bad"].codes[502] == 2
+
+
+@run
+async def test_response_timeout_gives_504(env):
+    lb, port = await env.proxy({"be1": await env.backend("be1")},
+                               timeouts={"response_ms": 300})
+    started = time.monotonic()
+    status, headers, _, _ = await exchange(port, GET % b"/delay?ms=3000")
+    assert status == 504 and headers["x-lb"] == "lbt"
+    assert 0.25 < time.monotonic() - started < 1.5
+
+
+@run
+async def test_connect_timeout_is_retried(env):
+    # A listener whose accept queue is full and never accepted: SYNs go unanswered.
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(0)
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(blackhole.getsockname())
+        fillers.append(s)
+    try:
+        lb, port = await env.proxy({"hole": blackhole.getsockname()[1],
+                                    "be1": await env.backend("be1")},
+                                   timeouts={"connect_ms": 200}, retries={"attempts": 1})
+        results = [await exchange(port, GET % b"/") for _ in range(2)]
+        assert [r[0] for r in results] == [200, 200]
+        # round robin comes back to the hole for the second request: two timeouts, both retried
+        assert lb.rt.request_stats["hole"].connect_failures.get("timeout") == 2
+    finally:
+        for s in fillers:
+            s.close()
+        blackhole.close()
+
+
+async def _close_delimited(reader, writer):
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: close, X-Hop\r\n"
+                 b"X-Hop: 1\r\nX-End: kept\r\n\r\nhello, ")
+    await writer.drain()
+    writer.write(b"world")
+    writer.close()
+
+
+@run
+async def test_close_delimited_upstream_body_is_rechunked_and_hop_headers_dropped(env):
+    _, port = await env.proxy({"raw": await env.raw_backend(_close_delimited)})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(2):  # the client connection survives the upstream close
+        writer.write(GET % b"/")
+        status, headers, body, _ = await read_response(reader)
+        assert status == 200 and body == b"hello, world"
+        assert headers["transfer-encoding"] == "chunked" and headers["x-end"] == "kept"
+        assert "x-hop" not in headers and "keep-alive" not in headers
+        assert "connection" not in headers
+    writer.close()
+
+
+@run
+async def test_connections_over_the_limit_get_503(env):
+    _, port = await env.proxy({"be1": await env.backend("be1")}, max_connections=2)
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+    await asyncio.sleep(0.05)  # let the server register the two held connections
+    status, headers, _, _ = await exchange(port, GET % b"/")
+    assert status == 503 and headers["connection"] == "close"
+    for _, writer in held:
+        writer.close()
+
+
+@run
+async def test_slow_reader_backpressure_does_not_time_out(env):
+    _, port = await env.proxy({"be1": await env.backend("be1")}, timeouts={"response_ms": 300})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**16)
+    n = 32 * 2**20
+    writer.write(GET % b"/bytes?n=%d" % n)
+    await reader.readuntil(b"\r\n\r\n")
+    await asyncio.sleep(1.0)  # the condition under test: a client not reading for > timeout
+    got = 0
+    while got < n:
+        chunk = await reader.read(2**20)
+        assert chunk
+        got += len(chunk)
+    assert got == n
+    writer.close()
+
+
+@run
+async def test_client_leaving_mid_request_is_counted_and_connection_not_reused(env):
+    lb, port = await env.proxy({"be1": await env.backend("be1")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET % b"/delay?ms=300")
+    await asyncio.sleep(0.05)
+    writer.close()
+    for _ in range(50):
+        if lb.rt.request_stats["be1"].codes[499]:
+            break
+        await asyncio.sleep(0.02)
+    assert lb.rt.request_stats["be1"].codes[499] == 1
+    assert (await exchange(port, GET % b"/"))[0] == 200
+
+
+@run
+async def test_draining_responses_say_close(env):
+    lb, port = await env.proxy({"be1": await env.backend("be1")})
+    lb.rt.draining = True
+    status, headers, _, _ = await exchange(port, GET % b"/")
+    assert status == 200 and headers["connection"] == "close"
+
+
+@run
+async def test_hash_on_header_keeps_a_user_on_one_backend(env):
+    ports = {f"be{i}": await env.backend(f"be{i}") for i in (1, 2, 3)}
+    _, port = await env.proxy(ports, algorithm="consistent_hash", hash={"key": "header:X-User"})
+    for user in (b"alice", b"bob", b"carol"):
+        seen = {(await exchange(port, b"GET / HTTP/1.1\r\nX-User: %s\r\n\r\n" % user))[1]
+                ["x-backend"] for _ in range(5)}
+        assert len(seen) == 1
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"GET / HTTP/9.9\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # TLS hello on the plain port
+])
+@run
+async def test_malformed_requests_get_400(env, raw):
+    lb, port = await env.proxy({"be1": await env.backend("be1")})
+    status, headers, _, _ = await exchange(port, raw)
+    assert status == 400 and headers["connection"] == "close"
+    assert (await exchange(port, GET % b"/"))[0] == 200

@@ -278,7 +278,7 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     nodes = _nodes_by_role(lab)
     check_against_lab(scenario, nodes, source or f"scenarios/{scenario.name}.yaml",
                       topology=getattr(lab, "topology", None))
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()       # generators may run with another working directory
     out.mkdir(parents=True, exist_ok=True)
     (out / "scenario.json").write_text(scenario.model_dump_json(indent=1) + "\n", encoding="utf-8")
 

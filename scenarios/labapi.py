@@ -72,3 +72,6 @@ class Lab(Protocol):
     def route_nexthops(self, router: str, prefix: str) -> list[str]:
         """Nexthop addresses of the router's kernel route to prefix ([] when there is none)."""
         ...
+
+
+LabHandle = Lab   # the name topo/lab.py refers to

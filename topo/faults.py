@@ -336,24 +336,13 @@ def undrain(lab, node: str, wait: bool = True) -> dict:
 
 def config(lab, lb_id: str, set: dict) -> dict:
     """Change an LB's config the way the console does: validate, write etcd, publish on Redis."""
-    from lbapp.config.schema import ConfigError, parse_config
-    from lbapp.keys import config_channel, config_key
+    from topo.configdb import ConfigDbError, change_config
 
-    current = json.loads(lab.etcdctl("get", "--print-value-only", config_key(lb_id)).stdout or "{}")
-    merged = {**current, **set}
     try:
-        parse_config(merged, source=f"config change for {lb_id}")
-    except ConfigError as exc:
+        written = change_config(lab, lb_id, set)
+    except ConfigDbError as exc:
         raise FaultError(str(exc)) from None
-    lab.etcdctl("put", config_key(lb_id), json.dumps(merged))
-    published = None
-    redis_nodes = lab.node_names("redis")
-    if redis_nodes:
-        node = redis_nodes[0]
-        address = str(next(iter(lab.topo.nodes[node].interfaces.values())))
-        result = netns.run(lab.ns(node), ["redis-cli", "-h", address, "publish", config_channel(lb_id), "config"])
-        published = result.stdout.strip() if result.returncode == 0 else None
-    return _done("config", {"lb_id": lb_id, "set": set}, written=time.time(), subscribers=published)
+    return _done("config", {"lb_id": lb_id, "set": set}, **written)
 
 
 # ---------------------------------------------------------------------------------- dispatch

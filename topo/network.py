@@ -17,6 +17,7 @@ from pyroute2 import IPRoute, NetNS
 
 from topo import netns
 from topo.ledger import Ledger
+from topo.render import render
 from topo.spec import Topology, interface_name, link_interface_name
 
 ALIAS_PREFIX = "lblab:"
@@ -203,6 +204,40 @@ def configure_node(lab: str, topo: Topology, node: str) -> None:
         if spec.gateway is not None:
             ns.route("add", dst="0.0.0.0/0", gateway=str(spec.gateway))
     netns.sysctl(name, node_sysctls(spec.role))
+    if spec.role == "router" and spec.flow_affinity and topo.scaling == "anycast":
+        configure_flow_affinity(lab, topo, node)
+
+
+AFFINITY_TABLE_BASE = 100
+
+
+def affinity_targets(topo: Topology, router: str) -> list[dict]:
+    """Each LB the router can reach directly: its address there, fwmark and routing table."""
+    spec = topo.nodes[router]
+    targets = []
+    for mark, (lb, lb_spec) in enumerate(topo.nodes_of("lb").items(), start=1):
+        shared = [lan for lan in lb_spec.interfaces if lan in spec.interfaces]
+        if shared:
+            targets.append({"node": lb, "address": str(lb_spec.interfaces[shared[0]]), "mark": mark,
+                            "table": AFFINITY_TABLE_BASE + mark})
+    return targets
+
+
+def configure_flow_affinity(lab: str, topo: Topology, router: str) -> None:
+    targets = affinity_targets(topo, router)
+    if not targets:
+        return
+    vip = str(topo.service.anycast_vip)
+    ruleset = render("router-affinity.nft.j2", lab=lab, node=router, vip=vip, lbs=targets,
+                     table_base=AFFINITY_TABLE_BASE)
+    result = netns.run(namespace_name(lab, router), ["nft", "-f", "-"], input=ruleset)
+    if result.returncode != 0:
+        raise NetworkError(f"flow affinity on {router}: nft: {result.stderr.strip()}")
+    with NetNS(namespace_name(lab, router)) as ns:
+        for target in targets:
+            ns.rule("add", fwmark=target["mark"], fwmask=0xFFFFFFFF, table=target["table"],
+                    priority=target["table"])
+            ns.route("add", dst=f"{vip}/32", gateway=target["address"], table=target["table"])
 
 
 def node_sysctls(role: str) -> dict[str, str | int]:

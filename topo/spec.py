@@ -99,6 +99,8 @@ class DnsNode(_NodeBase):
 class RouterNode(_NodeBase):
     role: Literal["router"]
     asn: int = Field(ge=1, le=4_294_967_294)
+    # keep established flows on the LB they started on when the ECMP nexthop set changes
+    flow_affinity: bool = True
 
 
 class LbNode(_NodeBase):

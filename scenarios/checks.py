@@ -14,7 +14,7 @@ from typing import Any
 from . import analysis as A
 from .durations import format_duration as fd
 from .history import History
-from .spec import (AllServed, Check, Disruptions, DnsFailures, FailedRequests, Latency, LongestDisruption,
+from .spec import (AllServed, Check, ConfigPropagation, Disruptions, DnsFailures, FailedRequests, Latency, LongestDisruption,
                    RouteNexthops, Scenario, ServedByExcludes, ServedByIncludes, Split, SuccessRate, TrafficSent)
 
 
@@ -48,6 +48,7 @@ class Context:
     backends: list[str] = field(default_factory=list)    # expected backends (lab's backend nodes)
     lbs: list[str] = field(default_factory=list)         # expected active LBs
     route_polls: Mapping[tuple[str, str], Sequence[RoutePoll]] = field(default_factory=dict)
+    faults: Sequence[dict] = field(default_factory=list)      # the runner's fault entries
 
 
 def _scope(c: Any) -> str:
@@ -244,6 +245,24 @@ def _traffic_sent(c: TrafficSent, ctx: Context) -> CheckResult:
     return CheckResult(c.kind, frac >= c.min_fraction, frac, c.min_fraction, detail)
 
 
+def _config_propagation(c: ConfigPropagation, ctx: Context) -> CheckResult:
+    entries = [f for f in ctx.faults if f.get("action") == "config"]
+    if not entries:
+        return CheckResult(c.kind, False, None, fd(c.max), "no config fault in this run")
+    worst, parts = 0.0, []
+    for entry in entries:
+        record = entry.get("record") or {}
+        applied = record.get("applied") if isinstance(record, dict) else None
+        if entry.get("status") != "applied" or not applied:
+            return CheckResult(c.kind, False, None, fd(c.max),
+                               f"config fault at +{fd(entry.get('at', 0))} has no measured propagation "
+                               f"({entry.get('status')}: {entry.get('detail') or record})")
+        slowest = max(applied.values())
+        worst = max(worst, slowest)
+        parts.append(f"+{fd(entry.get('at', 0))}: " + ", ".join(f"{lb} {fd(v)}" for lb, v in sorted(applied.items())))
+    return CheckResult(c.kind, worst <= c.max, fd(worst), fd(c.max), "; ".join(parts))
+
+
 _JUDGES: dict[str, Callable[[Any, Context], CheckResult]] = {
     "failed_requests": _failed_requests,
     "success_rate": _success_rate,
@@ -259,6 +278,7 @@ _JUDGES: dict[str, Callable[[Any, Context], CheckResult]] = {
     "latency": _latency,
     "route_nexthops": _route_nexthops,
     "traffic_sent": _traffic_sent,
+    "config_propagation": _config_propagation,
 }
 
 

@@ -317,7 +317,7 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     numbers = analysis.analyze(history, t0, scenario.duration, gap=gap, bucket=bucket)
     ctx = Context(history=history, t0=t0, duration=scenario.duration, gap=gap,
                   backends=nodes.get("backend", []), lbs=nodes.get("lb", []),
-                  route_polls=run.poller.polls if run.poller else {})
+                  route_polls=run.poller.polls if run.poller else {}, faults=run.faults)
     checks = judge_all(scenario, ctx)
     if heal and heal.get("status") != "ok" and not error:
         error = f"heal_all failed: {heal.get('detail')}"

@@ -415,15 +415,25 @@ class TrafficSent(_CheckKind):
 
 
 
+class ConfigPropagation(_CheckKind):
+    """Every `config` fault reached every running LB server within `max` of its write being
+    committed (measured by the lab from each LB's own applied-at time)."""
+
+    kind: Literal["config_propagation"]
+    max: Duration
+
+
 Check = Annotated[
     Union[FailedRequests, SuccessRate, LongestDisruption, Disruptions, DnsFailures, AllServed,
-          ServedByExcludes, ServedByIncludes, Split, Latency, RouteNexthops, TrafficSent],
+          ServedByExcludes, ServedByIncludes, Split, Latency, RouteNexthops, TrafficSent,
+          ConfigPropagation],
     Field(discriminator="kind")]
 
 CHECK_KINDS: tuple[str, ...] = (
     "failed_requests", "success_rate", "longest_disruption", "disruptions", "dns_failures",
     "all_backends_served", "all_lbs_served", "served_by_excludes", "served_by_includes",
-    "backend_split", "lb_split", "latency", "route_nexthops", "traffic_sent")
+    "backend_split", "lb_split", "latency", "route_nexthops", "traffic_sent",
+    "config_propagation")
 
 # --------------------------------------------------------------------------------- scenario
 

@@ -108,7 +108,7 @@ def change_config(lab, lb_id: str, changes: dict) -> dict:
     document = {**current, **changes}
     revision, written = put_config(lab, lb_id, document)
     subscribers = publish_changed(lab, lb_id)
-    return {"revision": revision, "written_at": written, "subscribers": subscribers}
+    return {"revision": revision, "written_at": written, "subscribers": subscribers, "previous": current}
 
 
 def lb_status(lab, lb_node: str, timeout: float = 1.0) -> dict:

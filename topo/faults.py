@@ -2,7 +2,6 @@
 lab's ledger with what undoes it, so `heal_all` (from any process) restores the lab."""
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import time
@@ -334,15 +333,26 @@ def undrain(lab, node: str, wait: bool = True) -> dict:
 # ---------------------------------------------------------------------------------- config
 
 
-def config(lab, lb_id: str, set: dict) -> dict:
-    """Change an LB's config the way the console does: validate, write etcd, publish on Redis."""
-    from topo.configdb import ConfigDbError, change_config
+def config(lab, lb_id: str, set: dict, wait: bool = True) -> dict:
+    """Change an LB's config the way the console does (validate, write etcd, publish on Redis),
+    then measure how long each running LB server took to serve it."""
+    from topo.configdb import ConfigDbError, change_config, wait_applied
 
     try:
         written = change_config(lab, lb_id, set)
     except ConfigDbError as exc:
         raise FaultError(str(exc)) from None
-    return _done("config", {"lb_id": lb_id, "set": set}, **written)
+    record = _record(lab, "config", {"lb_id": lb_id, "set": set}, **written)
+    if wait:
+        lbs = [n for n in lab.node_names("lb") if lab.daemon_state(lab.daemon(n, "lbserver")) == "running"]
+        poll_ms = {**written["previous"], **set}.get("poll_frequency", 5000)
+        timeout = poll_ms / 1000 * 1.5 + 5
+        try:
+            record["applied"] = wait_applied(lab, lbs, written["revision"], written["written_at"], timeout)
+        except ConfigDbError as exc:
+            raise FaultError(str(exc)) from None
+    return record
+
 
 
 # ---------------------------------------------------------------------------------- dispatch
@@ -379,14 +389,25 @@ def _undo(lab, fault: dict) -> None:
     elif action == "link_down":
         _set_links(lab, params["node"], [fault["interface"]], "up")
         _restore_routes(lab, params["node"])
+    elif action == "config":
+        from topo.configdb import publish_changed, put_config, wait_applied
+
+        revision, written_at = put_config(lab, params["lb_id"], fault["previous"])
+        publish_changed(lab, params["lb_id"])
+        lbs = [n for n in lab.node_names("lb") if lab.daemon_state(lab.daemon(n, "lbserver")) == "running"]
+        wait_applied(lab, lbs, revision, written_at, timeout=30)
     lab.ledger.remove_fault(fault["id"])
 
 
 def heal_all(lab, wait: bool = True) -> list[str]:
-    """Undo every recorded fault (newest first), then start every daemon that is not running."""
+    """Undo every recorded fault (newest first), start every daemon that is not running, and
+    last (the config DB is running again by then) put back configs that faults changed."""
     done = []
-    for fault in reversed(lab.ledger.faults()):
+    faults = list(reversed(lab.ledger.faults()))
+    for fault in faults:
         action = fault["action"]
+        if action == "config":
+            continue
         if action == "node_down":
             node_up(lab, fault["params"]["node"], wait=wait)
         elif action == "drain":
@@ -405,4 +426,8 @@ def heal_all(lab, wait: bool = True) -> list[str]:
             lab.stop_daemon(daemon)
             lab.start_daemon(daemon, wait=wait)
             done.append(f"restarted {daemon.name} on {daemon.ctx.node}")
+    for fault in faults:
+        if fault["action"] == "config":
+            _undo(lab, fault)
+            done.append(f"config of {fault['params']['lb_id']} restored")
     return done

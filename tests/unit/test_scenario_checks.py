@@ -286,3 +286,32 @@ def test_judge_all_keeps_order_and_indices():
     results = judge_all(s, ctx_for(healthy()))
     assert [(r.index, r.name, r.passed) for r in results] == [(0, "failed_requests", True), (1, "success_rate", True)]
     assert results[0].scope == "http"
+
+
+# ------------------------------------------------------------------------ config propagation
+
+
+def config_fault(applied, status="applied", at=3.0):
+    return {"index": 0, "at": at, "action": "config", "status": status,
+            "record": {"revision": 7, "applied": applied}}
+
+
+def test_config_propagation_within_limit():
+    ctx = ctx_for(http=healthy())
+    ctx.faults = [config_fault({"lb1": 0.004, "lb2": 0.011, "lb3": 0.006})]
+    res = judge(check({"config_propagation": {"max": "50ms"}}), ctx)
+    assert_result(res, True)
+    assert "lb2" in res.detail
+
+
+def test_config_propagation_slowest_lb_counts():
+    ctx = ctx_for(http=healthy())
+    ctx.faults = [config_fault({"lb1": 0.004, "lb2": 2.1})]
+    assert_result(judge(check({"config_propagation": {"max": "50ms"}}), ctx), False)
+
+
+def test_config_propagation_without_measurement_fails():
+    ctx = ctx_for(http=healthy())
+    assert_result(judge(check({"config_propagation": {"max": "1s"}}), ctx), False)
+    ctx.faults = [config_fault({}, status="failed")]
+    assert_result(judge(check({"config_propagation": {"max": "1s"}}), ctx), False)

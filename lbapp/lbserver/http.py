@@ -21,6 +21,7 @@ H_XFF = 4           # X-Forwarded-For: appended to
 H_EXPECT = 5        # Expect: 100-continue is answered by the proxy itself
 H_XFP = 6           # X-Forwarded-Proto: replaced when the proxy sets it
 H_LENGTH = 7        # Content-Length: forwarded, and noted
+H_KEY = 8           # the header config.hash.key names: forwarded, and its value kept
 
 REQUEST_HEADERS = {
     b"connection": H_CONNECTION,
@@ -46,6 +47,30 @@ RESPONSE_HEADERS = {
     b"content-length": H_LENGTH,
 }
 
+# Same tables keyed by the spellings seen in practice, plus common plain headers (kind 0), so
+# most headers are classified without lower-casing. Names not found here are lower-cased and
+# looked up in the tables above.
+_COMMON_PLAIN = (b"Host", b"User-Agent", b"Accept", b"Accept-Encoding", b"Accept-Language",
+                 b"Cookie", b"Content-Type", b"Referer", b"Cache-Control", b"Authorization",
+                 b"Origin", b"Pragma", b"Server", b"Date", b"X-Backend", b"Last-Modified",
+                 b"ETag", b"Vary", b"Set-Cookie", b"Accept-Ranges", b"Expires",
+                 b"Content-Encoding", b"Location", b"Access-Control-Allow-Origin")
+
+
+def exact_case_table(kinds: dict[bytes, int]) -> dict[bytes, int]:
+    table = {}
+    for name in _COMMON_PLAIN:
+        table[name] = table[name.lower()] = 0
+    for lname, kind in kinds.items():
+        title = b"-".join(part[:1].upper() + part[1:] for part in lname.split(b"-"))
+        for spelling in (lname, title, lname.upper()):
+            table[spelling] = kind
+    return table
+
+
+SIMPLE_CONNECTION_VALUES = frozenset((b"keep-alive", b"close", b"Keep-Alive", b"Close",
+                                      b"KEEP-ALIVE", b"CLOSE"))
+
 REASONS = {
     100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
     206: b"Partial Content", 301: b"Moved Permanently", 302: b"Found", 303: b"See Other",
@@ -57,17 +82,15 @@ REASONS = {
     503: b"Service Unavailable", 504: b"Gateway Timeout",
 }
 
-_status_lines: dict[tuple[int, bytes], bytes] = {}
+STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, reason) for code, reason in REASONS.items()}
 
 
-def status_line(code: int, reason: bytes) -> bytes:
-    """``HTTP/1.1 <code> <reason>\\r\\n``, cached for the few (code, reason) pairs seen."""
-    key = (code, reason)
-    line = _status_lines.get(key)
+def status_line(code: int) -> bytes:
+    """``HTTP/1.1 <code> <reason>\\r\\n`` with the standard reason phrase (the backend's own
+    phrase is not kept: it carries no meaning in HTTP/1.1)."""
+    line = STATUS_LINES.get(code)
     if line is None:
-        line = b"HTTP/1.1 %d %s\r\n" % (code, reason or REASONS.get(code, b"Unknown"))
-        if len(_status_lines) < 512:
-            _status_lines[key] = line
+        line = b"HTTP/1.1 %d Unknown\r\n" % code
     return line
 
 

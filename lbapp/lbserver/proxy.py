@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 import httptools
 
-from lbapp.lbserver.http import (COLON, CONTINUE_100, CRLF, H_CONNECTION, H_EXPECT, H_LENGTH,
-                                 H_TE_BODY, H_XFF, IDEMPOTENT_METHODS, LAST_CHUNK,
-                                 chunk_size_line, connection_tokens, drop_named_headers,
+from lbapp.lbserver.http import (COLON, CONTINUE_100, CRLF, H_CONNECTION, H_EXPECT, H_KEY,
+                                 H_LENGTH, H_TE_BODY, H_XFF, IDEMPOTENT_METHODS, LAST_CHUNK,
+                                 SIMPLE_CONNECTION_VALUES, connection_tokens, drop_named_headers,
                                  extra_hop_headers, forwarded_for, is_token_value, request_key)
-from lbapp.lbserver.metrics import CLIENT_CLOSED
+from lbapp.lbserver.metrics import CLIENT_CLOSED, LATENCY_BOUNDS
 
 if TYPE_CHECKING:
     from lbapp.lbserver.runtime import Runtime, Snapshot
@@ -34,6 +35,15 @@ log = logging.getLogger("lbapp.lbserver")
 BLOCK_UPSTREAM = 1   # the backend connection's write buffer is full
 BLOCK_BUFFER = 2     # body held while no backend connection is attached is at its limit
 BLOCK_PIPELINE = 4   # a pipelined request waits for the response in progress
+
+# Bits of ClientConnection.hflags: what the request's headers said.
+F_BODY = 1        # Content-Length other than 0
+F_CHUNKED = 2     # Transfer-Encoding (chunked)
+F_CONNECTION = 4  # a Connection header (so keep-alive does not tell the HTTP version)
+F_DROP = 8        # the Connection header named more headers to drop (conn_drop)
+F_XFF = 16        # X-Forwarded-For present (xff_in)
+F_EXPECT = 32     # Expect: 100-continue
+F_KEY = 64        # the hash-key header (key_value)
 
 _NO_BODY: tuple = ()
 
@@ -52,14 +62,12 @@ class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "rt", "transport", "parser", "client_ip", "xff_own", "last_active", "closing",
         "deferred", "read_blocked", "write_blocked", "busy", "reading_head",
-        # request being parsed
-        "url", "hdrs", "xff_in", "key_value", "conn_drop", "expect_continue", "req_chunked",
-        "req_body",
+        # request being parsed (hflags: F_* bits of the headers seen)
+        "url", "hdrs", "hflags", "xff_in", "key_value", "conn_drop",
         # exchange in progress
         "t0", "method", "is_head", "http10", "close_after", "req_done", "status", "head",
         "body_parts", "body_size", "up_out", "snap", "balancer", "backend", "in_attempt",
-        "upstream", "reused", "connect_token", "attempts", "tried", "stale_retried",
-        "response_timeout",
+        "upstream", "reused", "connect_token", "tried", "stale_retried", "response_timeout",
     )
 
     def __init__(self, rt: "Runtime") -> None:
@@ -79,13 +87,12 @@ class ClientConnection(asyncio.Protocol):
         self.up_out: list[bytes] = []
         self.status = 0
         self.url = b""
-        self.hdrs: list = [None]
-        self.xff_in = None
-        self.key_value = None
-        self.conn_drop = None
-        self.expect_continue = False
-        self.req_chunked = False
-        self.req_body = False
+        self.hdrs: list[bytes] = [b""]
+        self.hflags = 0
+        self.xff_in: bytes | None = None
+        self.key_value: bytes | None = None
+        self.conn_drop: set[bytes] | None = None
+        self.http10: bool | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -138,8 +145,12 @@ class ClientConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._fatal(400)
             return
-        if self.up_out:
-            self._flush_up()
+        out = self.up_out
+        if out:
+            upstream = self.upstream
+            if upstream is not None:
+                self.up_out = []
+                upstream.transport.writelines(out)
 
     def pause_writing(self) -> None:
         self.write_blocked = True
@@ -155,19 +166,17 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         if self.deferred is not None or self.busy:
             if self.deferred is None:
+                # The parser is about to overwrite what it knows of the request in progress.
+                if self.http10 is None:
+                    self.http10 = self.parser.get_http_version() != "1.1"
                 self.deferred = []
                 self._block(BLOCK_PIPELINE)
             self.deferred.append((self.on_message_begin, ()))
             return
         self.reading_head = True
         self.url = b""
-        self.hdrs = [None]
-        self.xff_in = None
-        self.key_value = None
-        self.conn_drop = None
-        self.expect_continue = False
-        self.req_chunked = False
-        self.req_body = False
+        self.hdrs = [b""]
+        self.hflags = 0
 
     def on_url(self, url: bytes) -> None:
         if self.deferred is not None:
@@ -179,51 +188,58 @@ class ClientConnection(asyncio.Protocol):
         if self.deferred is not None:
             self.deferred.append((self.on_header, (name, value)))
             return
-        lname = name.lower()
-        kind = self.rt.request_header_kinds.get(lname)
+        kind = self.rt.request_header_exact.get(name)
         if kind is None:
-            self.hdrs += (name, COLON, value, CRLF)
-            if lname == self.rt.key_header:
-                self.key_value = value
-        elif kind == H_LENGTH:
-            self.hdrs += (name, COLON, value, CRLF)
-            self.req_body = value.strip() != b"0"
-        elif kind == H_XFF:
-            self.xff_in = value if self.xff_in is None else self.xff_in + b", " + value
-        elif kind == H_TE_BODY:
-            self.req_chunked = True  # llhttp accepted it, so it ends in chunked
+            kind = self.rt.request_header_kinds.get(name.lower(), 0)
+        if not kind:
+            self.hdrs.extend((name, COLON, value, CRLF))
+        else:
+            self._special_header(kind, name, value)
+
+    def _special_header(self, kind: int, name: bytes, value: bytes) -> None:
+        if kind == H_LENGTH:
+            self.hdrs.extend((name, COLON, value, CRLF))
+            if value.strip() != b"0":
+                self.hflags |= F_BODY
         elif kind == H_CONNECTION:
-            extra = extra_hop_headers(connection_tokens(value))
-            if extra:
-                self.conn_drop = extra if self.conn_drop is None else self.conn_drop | extra
+            self.hflags |= F_CONNECTION
+            if value not in SIMPLE_CONNECTION_VALUES:
+                extra = extra_hop_headers(connection_tokens(value))
+                if extra:
+                    self.conn_drop = (extra if not self.hflags & F_DROP
+                                      else self.conn_drop | extra)
+                    self.hflags |= F_DROP
+        elif kind == H_KEY:
+            self.hdrs.extend((name, COLON, value, CRLF))
+            self.key_value = value
+            self.hflags |= F_KEY
+        elif kind == H_XFF:
+            self.xff_in = value if not self.hflags & F_XFF else self.xff_in + b", " + value
+            self.hflags |= F_XFF
+        elif kind == H_TE_BODY:
+            self.hflags |= F_CHUNKED  # llhttp accepted it, so it ends in chunked
         elif kind == H_EXPECT:
             if is_token_value(value, b"100-continue"):
-                self.expect_continue = True
+                self.hflags |= F_EXPECT
             else:
-                self.hdrs += (name, COLON, value, CRLF)
+                self.hdrs.extend((name, COLON, value, CRLF))
         # other hop-by-hop headers (and a client's X-Forwarded-Proto) are dropped
 
     def on_headers_complete(self) -> None:
         p = self.parser
         if self.deferred is not None:
             # The parser moves on before replay: capture what it knows about this request now.
-            self.deferred.append((self._replayed_headers_complete,
-                                  (p.get_method(), p.should_keep_alive(), p.get_http_version())))
+            self.deferred.append((self._start_exchange, (
+                p.get_method(), p.should_keep_alive(), p.get_http_version() != "1.1")))
             return
-        self._start_exchange(p.get_method(), p.should_keep_alive(), p.get_http_version())
-
-    def _replayed_headers_complete(self, method: bytes, keep_alive: bool, version: str) -> None:
-        if self.deferred is not None:
-            self.deferred.append((self._replayed_headers_complete, (method, keep_alive, version)))
-            return
-        self._start_exchange(method, keep_alive, version)
+        self._start_exchange(p.get_method(), p.should_keep_alive(), None)
 
     def on_body(self, data: bytes) -> None:
         if self.deferred is not None:
             self.deferred.append((self.on_body, (data,)))
             return
-        if self.req_chunked:
-            self._body_pieces((chunk_size_line(len(data)), data, CRLF), len(data))
+        if self.hflags & F_CHUNKED:
+            self._body_pieces((b"%x\r\n" % len(data), data, CRLF), len(data))
         else:
             self._body_pieces((data,), len(data))
 
@@ -232,56 +248,67 @@ class ClientConnection(asyncio.Protocol):
             self.deferred.append((self.on_message_complete, ()))
             return
         self.req_done = True
-        if self.req_chunked and self.busy:
+        if self.hflags & F_CHUNKED and self.busy:
             self._body_pieces((LAST_CHUNK,), 0)
 
     # -- the exchange -----------------------------------------------------------------------
-    def _start_exchange(self, method: bytes, keep_alive: bool, version: str) -> None:
+    def _start_exchange(self, method: bytes, keep_alive: bool, http10: bool | None) -> None:
+        if self.deferred is not None:  # replayed while an earlier pipelined request is busy
+            self.deferred.append((self._start_exchange, (method, keep_alive, http10)))
+            return
         rt = self.rt
+        flags = self.hflags
         self.busy = True
         self.reading_head = False
         self.t0 = perf_counter()
         self.method = method
         self.is_head = method == b"HEAD"
-        self.http10 = version != "1.1"
         self.close_after = not keep_alive or rt.draining
-        has_body = self.req_chunked or self.req_body
+        if http10 is None and not flags & F_CONNECTION:
+            # Without a Connection header, keep-alive is exactly "HTTP/1.1" (RFC 9112 9.3).
+            http10 = not keep_alive
+        self.http10 = http10  # None: ask the parser if it ever matters (can_chunk)
+        has_body = flags & (F_BODY | F_CHUNKED)
         self.req_done = not has_body
         self.status = 0
         self.backend = None
-        self.attempts = 0
         self.tried = None
         self.stale_retried = False
         snap = rt.snapshot
-        if snap is None:
-            self._respond_local(503)
-            return
-        if method == b"CONNECT":
-            self._respond_local(405)
+        if snap is None or method == b"CONNECT":
+            self._respond_local(503 if snap is None else 405)
             return
         hdrs = self.hdrs
-        if self.conn_drop:
+        if flags & F_DROP:
             hdrs = drop_named_headers(hdrs, 1, self.conn_drop)
         hdrs[0] = method + b" " + self.url + b" HTTP/1.1\r\n"
-        hdrs.append(self.xff_own if self.xff_in is None
-                    else forwarded_for(self.xff_in, self.client_ip))
-        hdrs.append(rt.request_tail_chunked if self.req_chunked else rt.request_tail)
+        hdrs.append(forwarded_for(self.xff_in, self.client_ip) if flags & F_XFF
+                    else self.xff_own)
+        hdrs.append(rt.request_tail_chunked if flags & F_CHUNKED else rt.request_tail)
         self.head = b"".join(hdrs)
         if has_body:
             self.body_parts = []
             self.body_size = 0
-            if self.expect_continue and not self.http10:
+            if flags & F_EXPECT and self.can_chunk():  # i.e. HTTP/1.1
                 self.transport.write(CONTINUE_100)
         else:
             self.body_parts = _NO_BODY
         self._dispatch(snap, rt.excluded)
+
+    def can_chunk(self) -> bool:
+        """Whether the client speaks HTTP/1.1 (chunked responses, 100 Continue)."""
+        http10 = self.http10
+        if http10 is None:
+            http10 = self.http10 = self.parser.get_http_version() != "1.1"
+        return not http10
 
     def _dispatch(self, snap: "Snapshot", exclude) -> None:
         """Pick a backend for the request and start an attempt on it."""
         balancer = snap.balancer
         key = None
         if snap.key_kind:
-            key = request_key(snap.key_kind, self.client_ip, self.url, self.key_value)
+            key = request_key(snap.key_kind, self.client_ip, self.url,
+                              self.key_value if self.hflags & F_KEY else None)
         name = balancer.pick(key, exclude)
         if name is None and self.rt.excluded:
             # Everything left is ejected: better to try an ejected backend than to fail.
@@ -296,25 +323,31 @@ class ClientConnection(asyncio.Protocol):
         self.backend = backend
         self.in_attempt = True
         self.response_timeout = snap.response_timeout
-        conn = backend.take_idle()
-        if conn is not None:
-            self._attach(conn, True)
-        else:
-            self.connect_token += 1
-            backend.connect(self, self.connect_token, snap.connect_timeout)
+        idle = backend.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                self._attach(conn, True)
+                return
+        self.connect_token += 1
+        backend.connect(self, self.connect_token, snap.connect_timeout)
 
     def _attach(self, conn: "UpstreamConnection", reused: bool) -> None:
         self.upstream = conn
         self.reused = reused
-        conn.begin(self, self.response_timeout)
-        self.up_out.append(self.head)
+        conn.client = self
+        conn.state = 0
+        conn.deadline = self.rt.clock.now + self.response_timeout
         parts = self.body_parts
         if parts:
-            self.up_out += parts
+            self.up_out.append(self.head)
+            self.up_out.extend(parts)
             if self.body_size > self.rt.retry_body_limit:
                 self.body_parts = None  # too big to keep for a retry
-        if self.read_blocked & BLOCK_BUFFER:
-            self._unblock(BLOCK_BUFFER)
+            if self.read_blocked & BLOCK_BUFFER:
+                self._unblock(BLOCK_BUFFER)
+        else:
+            self.up_out.append(self.head)
         if self.write_blocked:
             conn.set_paused(True)
 
@@ -323,11 +356,11 @@ class ClientConnection(asyncio.Protocol):
             return
         upstream = self.upstream
         if upstream is not None:
-            self.up_out += pieces
+            self.up_out.extend(pieces)
             upstream.deadline = self.rt.clock.now + self.response_timeout
         parts = self.body_parts
         if parts is not None:
-            parts += pieces
+            parts.extend(pieces)
             self.body_size += size
             if self.body_size > self.rt.retry_body_limit:
                 if upstream is not None:
@@ -369,8 +402,8 @@ class ClientConnection(asyncio.Protocol):
             backend.connect(self, self.connect_token, self.snap.connect_timeout)
             return
         backend.record_failure(reason)
-        if can_resend and self.attempts < rt.snapshot.retry_attempts and not self.closing:
-            self.attempts += 1
+        attempts = len(self.tried) if self.tried else 0
+        if can_resend and attempts < rt.snapshot.retry_attempts and not self.closing:
             backend.stats.retries += 1
             if self.tried is None:
                 self.tried = {backend.name}
@@ -393,9 +426,25 @@ class ClientConnection(asyncio.Protocol):
 
     def exchange_done(self, code: int) -> None:
         self.upstream = None
-        self._end_attempt()
-        self.backend.stats.observe(code, perf_counter() - self.t0)
-        self._end_exchange()
+        backend = self.backend
+        if self.in_attempt:
+            self.in_attempt = False
+            self.balancer.on_finish(backend.name)
+        seconds = perf_counter() - self.t0
+        stats = backend.stats
+        stats.codes[code] += 1
+        stats.buckets[bisect_left(LATENCY_BOUNDS, seconds)] += 1
+        stats.latency_sum += seconds
+        # _end_exchange, inlined on the hot path
+        self.busy = False
+        if self.close_after:
+            self._close()
+            return
+        self.last_active = self.rt.clock.now
+        if self.read_blocked & (BLOCK_UPSTREAM | BLOCK_BUFFER):
+            self._unblock(BLOCK_UPSTREAM | BLOCK_BUFFER)
+        if self.deferred is not None:
+            self._replay()
 
     def block_reading_for_upstream(self, blocked: bool) -> None:
         if blocked:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from lbapp.algorithms import make_balancer
 from lbapp.config.schema import LBConfig
-from lbapp.lbserver.http import (KEY_HEADER, KEY_NONE, REQUEST_HEADERS, REQUEST_HEADERS_WITH_XFP,
-                                 LocalResponses, key_source)
+from lbapp.lbserver.http import (H_KEY, KEY_HEADER, KEY_NONE, REQUEST_HEADERS,
+                                 REQUEST_HEADERS_WITH_XFP, LocalResponses, exact_case_table,
+                                 key_source)
 from lbapp.lbserver.metrics import LOCAL, ConfigStats, RequestStats
 from lbapp.lbserver.settings import Settings
 from lbapp.lbserver.upstream import Backend
@@ -84,16 +85,17 @@ class Runtime:
         xfp = b"X-Forwarded-Proto: http\r\n" if settings.x_forwarded_proto else b""
         self.request_tail = xfp + b"\r\n"
         self.request_tail_chunked = b"Transfer-Encoding: chunked\r\n" + self.request_tail
-        self.request_header_kinds = (REQUEST_HEADERS_WITH_XFP if settings.x_forwarded_proto
-                                     else REQUEST_HEADERS)
+        self._base_header_kinds = (REQUEST_HEADERS_WITH_XFP if settings.x_forwarded_proto
+                                   else REQUEST_HEADERS)
+        # How the proxy treats each request header: by lower-cased name, and by exact spelling.
+        self.request_header_kinds: dict[bytes, int] = self._base_header_kinds
+        self.request_header_exact = exact_case_table(self._base_header_kinds)
         self.local = LocalResponses(settings.name)
         self.request_stats: dict[str, RequestStats] = {LOCAL: RequestStats()}
         self.local_stats = self.request_stats[LOCAL]
         self.config_stats = ConfigStats()
         # Names passive outlier detection currently ejects; handed to pick() as ``exclude``.
         self.excluded: frozenset[str] = frozenset()
-        # Lower-cased request header the hash key comes from, if config.hash.key names one.
-        self.key_header: bytes | None = None
         self._pools: dict[tuple[str, str, int], Backend] = {}
 
     # -- readiness --------------------------------------------------------------------------
@@ -135,10 +137,18 @@ class Runtime:
             if ident not in keep:
                 backend.retire()
         self._pools = keep
-        self.key_header = snap.key_header if snap.key_kind == KEY_HEADER else None
+        self._set_key_header(snap.key_header if snap.key_kind == KEY_HEADER else None)
         self.snapshot = snap
         self.refresh_exclusions()
         return snap
+
+    def _set_key_header(self, lname: bytes | None) -> None:
+        kinds = self._base_header_kinds
+        if lname is not None and lname not in kinds:  # a header the proxy rewrites cannot key
+            kinds = {**kinds, lname: H_KEY}
+        if kinds is not self.request_header_kinds:
+            self.request_header_exact = exact_case_table(kinds)
+            self.request_header_kinds = kinds
 
     # -- passive outlier detection ----------------------------------------------------------
     def eject(self, backend: Backend) -> None:

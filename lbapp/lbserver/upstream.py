@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from lbapp.lbserver.http import (CRLF, COLON, H_CONNECTION, H_LENGTH, H_TE_BODY, LAST_CHUNK,
-                                 RESPONSE_HEADERS, chunk_size_line, connection_tokens,
-                                 drop_named_headers, extra_hop_headers, status_line)
+from lbapp.lbserver.http import (COLON, CRLF, H_CONNECTION, H_LENGTH, H_TE_BODY, LAST_CHUNK,
+                                 RESPONSE_HEADERS, SIMPLE_CONNECTION_VALUES, STATUS_LINES,
+                                 connection_tokens, drop_named_headers, exact_case_table,
+                                 extra_hop_headers, status_line)
 from lbapp.lbserver.metrics import RequestStats
 
 if TYPE_CHECKING:
@@ -20,10 +21,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lbapp.lbserver")
 
-_CONNECTION_CLOSE = b"Connection: close\r\n"
-_CONNECTION_KEEP_ALIVE = b"Connection: keep-alive\r\n"
+# Responses always state the connection's fate (a 1.0 client needs keep-alive spelled out).
+_CLOSE_END = b"Connection: close\r\n\r\n"
+_KEEP_ALIVE_END = b"Connection: keep-alive\r\n\r\n"
 _TE_CHUNKED = b"Transfer-Encoding: chunked\r\n"
-_HTTP_ERRORS = (httptools.HttpParserError,)
+_EXACT_KINDS = exact_case_table(RESPONSE_HEADERS)
 
 
 class Backend:
@@ -98,12 +100,15 @@ class Backend:
 
 
 class UpstreamConnection(asyncio.Protocol):
-    """One connection to a backend; serves one client request at a time."""
+    """One connection to a backend; serves one client request at a time.
+
+    ``state``: 0 nothing received for the current request, 1 part of the response head,
+    2 head forwarded and body streaming, 3 response complete.
+    """
 
     __slots__ = ("backend", "rt", "transport", "parser", "client", "closed", "deadline",
-                 "idle_since", "paused", "got_bytes", "headers_done", "done", "reusable",
-                 "code", "reason", "hdrs", "has_length", "chunked_in", "chunked_out",
-                 "until_close", "interim", "conn_drop", "out")
+                 "idle_since", "paused", "state", "reusable", "code", "hdrs", "has_length",
+                 "chunked_in", "chunked_out", "until_close", "conn_drop", "out")
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -115,29 +120,13 @@ class UpstreamConnection(asyncio.Protocol):
         self.deadline = 0.0
         self.idle_since = 0.0
         self.paused = False
-        self.out: list[bytes] = []
-        self._reset_response()
-
-    def _reset_response(self) -> None:
-        self.got_bytes = False
-        self.headers_done = False
-        self.done = False
+        self.state = 0
         self.reusable = False
         self.code = 0
-        self.reason = b""
-        self.hdrs: list = [None]
-        self.has_length = False
-        self.chunked_in = False
-        self.chunked_out = False
-        self.until_close = False
-        self.interim = False
+        self.hdrs: list[bytes] = [b""]
+        self.has_length = self.chunked_in = self.chunked_out = self.until_close = False
         self.conn_drop: set[bytes] | None = None
-
-    # -- use by a client --------------------------------------------------------------------
-    def begin(self, client: "ClientConnection", timeout: float) -> None:
-        self.client = client
-        self._reset_response()
-        self.deadline = self.rt.clock.now + timeout
+        self.out: list[bytes] = []
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -157,16 +146,19 @@ class UpstreamConnection(asyncio.Protocol):
                 idle.remove(self)
             return
         self.client = None
-        if not self.headers_done:
-            client.upstream_failed(self, "reset", self.got_bytes)
-        elif self.until_close and not self.done:
-            # The body was delimited by the end of the connection: this is its end.
-            if self.chunked_out:
-                self.out.append(LAST_CHUNK)
-            self._flush(client)
-            client.exchange_done(self.code)
-        elif not self.done:
-            client.upstream_broken()
+        state = self.state
+        if state < 2:
+            client.upstream_failed(self, "reset", state == 1)
+        elif state == 2:
+            if self.until_close:
+                # The body was delimited by the end of the connection: this is its end.
+                if self.chunked_out:
+                    self.out.append(LAST_CHUNK)
+                out, self.out = self.out, []
+                client.transport.writelines(out)
+                client.exchange_done(self.code)
+            else:
+                client.upstream_broken()
 
     def eof_received(self) -> bool:
         return False
@@ -186,117 +178,112 @@ class UpstreamConnection(asyncio.Protocol):
         if client is None:  # bytes while idle in the pool: the backend is confused
             self.transport.close()
             return
-        self.got_bytes = True
+        if not self.state:
+            self.state = 1
         self.deadline = self.rt.clock.now + client.response_timeout
         try:
             self.parser.feed_data(data)
-        except _HTTP_ERRORS as exc:
+        except httptools.HttpParserError as exc:
             self._fail("protocol", exc)
             return
-        if self.out:
-            self._flush(client)
-        if self.done:
-            self._complete(client)
+        out = self.out
+        if out:
+            self.out = []
+            client.transport.writelines(out)
+        if self.state == 3:
+            self.client = None
+            self.deadline = 0.0
+            backend = self.backend
+            if self.paused:
+                self.paused = False
+                self.transport.resume_reading()
+            if (self.reusable and client.req_done and not backend.retired
+                    and len(backend.idle) < self.rt.upstream_max_idle):
+                self.idle_since = self.rt.clock.now
+                backend.idle.append(self)
+            else:
+                self.transport.close()
+            client.exchange_done(self.code)
 
     # -- httptools callbacks ----------------------------------------------------------------
     def on_message_begin(self) -> None:
-        if self.done:  # more bytes after a complete response: do not reuse this connection
+        if self.state == 3:  # more bytes after a complete response: do not reuse this connection
             self.reusable = False
-
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
+            return
+        self.hdrs = [b""]
+        self.has_length = self.chunked_in = False
+        self.conn_drop = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        kind = RESPONSE_HEADERS.get(name.lower())
+        kind = _EXACT_KINDS.get(name)
         if kind is None:
-            self.hdrs += (name, COLON, value, CRLF)
+            kind = RESPONSE_HEADERS.get(name.lower(), 0)
+        if not kind:
+            self.hdrs.extend((name, COLON, value, CRLF))
         elif kind == H_LENGTH:
             self.has_length = True
-            self.hdrs += (name, COLON, value, CRLF)
+            self.hdrs.extend((name, COLON, value, CRLF))
         elif kind == H_TE_BODY:
             self.chunked_in = True
         elif kind == H_CONNECTION:
-            extra = extra_hop_headers(connection_tokens(value))
-            if extra:
-                self.conn_drop = extra if self.conn_drop is None else self.conn_drop | extra
+            if value not in SIMPLE_CONNECTION_VALUES:
+                extra = extra_hop_headers(connection_tokens(value))
+                if extra:
+                    self.conn_drop = extra if self.conn_drop is None else self.conn_drop | extra
         # other hop-by-hop headers are dropped
 
     def on_headers_complete(self) -> None:
-        code = self.parser.get_status_code()
+        code = self.code = self.parser.get_status_code()
         if code < 200:
-            # Interim response (103 Early Hints, a stray 100): not forwarded.
-            self.interim = True
-            self.hdrs = [None]
-            self.reason = b""
-            return
+            return  # interim response (103 Early Hints, a stray 100): not forwarded
         client = self.client
-        self.code = code
-        self.headers_done = True
+        self.state = 2
         self.backend.failures = 0
         hdrs = self.hdrs
         if self.conn_drop:
             hdrs = drop_named_headers(hdrs, 1, self.conn_drop)
-        hdrs[0] = status_line(code, self.reason)
+        hdrs[0] = STATUS_LINES.get(code) or status_line(code)
         close = client.close_after or not client.req_done or self.rt.draining
         head_only = client.is_head
+        chunked_out = until_close = False
         if head_only or code == 204 or code == 304:
-            if head_only and self.chunked_in and not client.http10:
+            if head_only and self.chunked_in and client.can_chunk():
                 hdrs.append(_TE_CHUNKED)
         elif not self.has_length:
-            self.until_close = not self.chunked_in
-            if client.http10:
-                close = True  # a 1.0 client learns the end of the body from the close
-            else:
-                self.chunked_out = True
+            until_close = not self.chunked_in
+            if client.can_chunk():
+                chunked_out = True
                 hdrs.append(_TE_CHUNKED)
+            else:
+                close = True  # the client learns the end of the body from the close
         hdrs.append(self.rt.lb_line)
-        if close:
-            hdrs.append(_CONNECTION_CLOSE)
-        elif client.http10:
-            hdrs.append(_CONNECTION_KEEP_ALIVE)
-        hdrs.append(CRLF)
+        hdrs.append(_CLOSE_END if close else _KEEP_ALIVE_END)
         self.out.append(b"".join(hdrs))
+        self.chunked_out = chunked_out
+        self.until_close = until_close
         client.close_after = close
         client.status = code
         if head_only:
             # httptools cannot be told the response has no body; end it here and do not
             # reuse the connection (the parser still waits for Content-Length bytes).
-            self.done = True
+            self.state = 3
+            self.reusable = False
 
     def on_body(self, data: bytes) -> None:
         if self.chunked_out:
-            self.out += (chunk_size_line(len(data)), data, CRLF)
+            self.out.extend((b"%x\r\n" % len(data), data, CRLF))
         else:
             self.out.append(data)
 
     def on_message_complete(self) -> None:
-        if self.interim:
-            self.interim = False
+        if self.code < 200 or self.state == 3:
             return
         if self.chunked_out:
             self.out.append(LAST_CHUNK)
-        if not self.done:
-            self.done = True
-            self.reusable = self.parser.should_keep_alive()
+        self.state = 3
+        self.reusable = self.parser.should_keep_alive()
 
-    # -- helpers ----------------------------------------------------------------------------
-    def _flush(self, client: "ClientConnection") -> None:
-        out = self.out
-        self.out = []
-        client.transport.writelines(out)
-
-    def _complete(self, client: "ClientConnection") -> None:
-        self.client = None
-        self.deadline = 0.0
-        if self.paused:
-            self.paused = False
-            self.transport.resume_reading()
-        if self.reusable and client.req_done and not self.closed:
-            self.backend.release(self)
-        else:
-            self.transport.close()
-        client.exchange_done(self.code)
-
+    # -- failures ---------------------------------------------------------------------------
     def _fail(self, reason: str, exc: Exception | None = None) -> None:
         """The response cannot be completed: bad bytes from the backend, or a timeout."""
         client = self.client
@@ -304,7 +291,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport.abort()
         if client is None:
             return
-        if self.headers_done:
+        if self.state >= 2:
             client.upstream_broken()
         else:
             if exc is not None:
@@ -321,5 +308,6 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.pause_reading()
             else:
                 self.transport.resume_reading()
-                self.deadline = self.rt.clock.now + (self.client.response_timeout
-                                                     if self.client is not None else 0.0)
+                client = self.client
+                if client is not None:
+                    self.deadline = self.rt.clock.now + client.response_timeout

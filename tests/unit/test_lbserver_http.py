@@ -34,10 +34,10 @@ def test_hop_by_hop_request_headers_are_classified():
     assert http.REQUEST_HEADERS_WITH_XFP[b"x-forwarded-proto"] == http.H_XFP
 
 
-def test_status_line_uses_upstream_reason_or_default():
-    assert http.status_line(200, b"OK") == b"HTTP/1.1 200 OK\r\n"
-    assert http.status_line(404, b"") == b"HTTP/1.1 404 Not Found\r\n"
-    assert http.status_line(299, b"") == b"HTTP/1.1 299 Unknown\r\n"
+def test_status_line_has_standard_reason():
+    assert http.status_line(200) == b"HTTP/1.1 200 OK\r\n"
+    assert http.status_line(404) == b"HTTP/1.1 404 Not Found\r\n"
+    assert http.status_line(299) == b"HTTP/1.1 299 Unknown\r\n"
 
 
 def test_chunk_size_line():

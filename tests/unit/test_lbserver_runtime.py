@@ -51,11 +51,12 @@ def test_hash_key_comes_from_config_only_when_the_balancer_needs_one(monkeypatch
     rt = Runtime(SETTINGS)
     snap = rt.apply(config(("be1", 8081), hash={"key": "header:X-User"}), 1, {}, 1)
     assert (snap.key_kind, snap.key_header) == (3, b"x-user")
-    assert rt.key_header == b"x-user"
+    assert rt.request_header_kinds[b"x-user"] == 8
+    assert rt.request_header_exact[b"X-User"] == 8
     monkeypatch.setattr(runtime_module, "make_balancer",
                         lambda cfg, healthy: type("Plain", (), {"needs_key": False})())
     snap = rt.apply(config(("be1", 8081), hash={"key": "header:X-User"}), 2, {}, 2)
-    assert snap.key_kind == 0 and rt.key_header is None
+    assert snap.key_kind == 0 and b"x-user" not in rt.request_header_kinds
 
 
 def test_request_stats_and_exposition():

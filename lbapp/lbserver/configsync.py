@@ -19,7 +19,10 @@ import random
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import redis.asyncio as aioredis
 from etcd3gw.client import Etcd3Client
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from lbapp import keys
 from lbapp.config.schema import ConfigError, parse_config
@@ -271,10 +274,6 @@ class ConfigSync:
 
     # -- push -------------------------------------------------------------------------------
     async def _redis_loop(self) -> None:
-        import redis.asyncio as aioredis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
         loop = asyncio.get_running_loop()
         delay = REDIS_BACKOFF[0]
         while True:

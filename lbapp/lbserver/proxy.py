@@ -503,6 +503,14 @@ class ClientConnection(asyncio.Protocol):
         """Malformed request (400) or internal error: answer if nothing was sent, close."""
         if self.closing:
             return
+        if self.busy and self.req_done and code == 400:
+            # The bad bytes follow a complete request still being answered: answer that one
+            # first, then the 400, in order.
+            if self.deferred is None:
+                self.deferred = []
+                self._block(BLOCK_PIPELINE)
+            self.deferred.append((self._fatal, (code,)))
+            return
         if self.busy:
             upstream = self.upstream
             if upstream is not None:

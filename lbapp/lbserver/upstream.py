@@ -47,14 +47,6 @@ class Backend:
         self.ejected_until = 0.0     # Clock.now until which pick() excludes this backend
         self.stats = stats
 
-    def take_idle(self) -> "UpstreamConnection | None":
-        idle = self.idle
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn
-        return None
-
     def release(self, conn: "UpstreamConnection") -> None:
         if self.retired or len(self.idle) >= self.rt.upstream_max_idle:
             conn.transport.close()
@@ -82,12 +74,18 @@ class Backend:
             reason = "timeout"
         except OSError as exc:
             reason = "refused" if exc.errno == errno.ECONNREFUSED else "error"
+        except Exception:  # noqa: BLE001 - whatever it is, the client must get an answer
+            log.exception("connecting to backend %s failed unexpectedly", self.name)
+            reason = "error"
         else:
-            if client.connect_token == token:
+            if conn.closed:  # accepted and closed again before we could use it
+                reason = "reset"
+            elif client.connect_token == token:
                 client.upstream_connected(conn)
+                return
             else:  # the client left or moved on meanwhile: keep the connection for others
                 self.release(conn)
-            return
+                return
         if client.connect_token == token:
             client.upstream_failed(None, reason, False)
 
@@ -183,7 +181,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.deadline = self.rt.clock.now + client.response_timeout
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            # malformed, or a 101 the proxy never asked for (it does not forward Upgrade)
             self._fail("protocol", exc)
             return
         out = self.out

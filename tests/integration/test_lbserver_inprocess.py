@@ -350,3 +350,15 @@ async def test_malformed_requests_get_400(env, raw):
     status, headers, _, _ = await exchange(port, raw)
     assert status == 400 and headers["connection"] == "close"
     assert (await exchange(port, GET % b"/"))[0] == 200
+
+
+@run
+async def test_malformed_pipelined_request_is_answered_after_the_good_one(env):
+    _, port = await env.proxy({"be1": await env.backend("be1")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET % b"/delay?ms=100" + b"GARBAGE\r\n\r\n")
+    first = await read_response(reader)
+    second = await read_response(reader)
+    assert first[0] == 200 and b"delayed_ms" in first[2]
+    assert second[0] == 400 and second[1]["connection"] == "close"
+    writer.close()

@@ -120,6 +120,15 @@ async def exchange(port: int, request: bytes, head_only: bool = False):
 
 GET = b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n"
 
+
+async def until(check, what: str, timeout: float = 5.0) -> None:
+    """Poll ``check`` on the loop until true; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
 # -- tests ------------------------------------------------------------------------------------
 
 
@@ -280,9 +289,9 @@ async def test_close_delimited_upstream_body_is_rechunked_and_hop_headers_droppe
 
 @run
 async def test_connections_over_the_limit_get_503(env):
-    _, port = await env.proxy({"be1": await env.backend("be1")}, max_connections=2)
+    lb, port = await env.proxy({"be1": await env.backend("be1")}, max_connections=2)
     held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
-    await asyncio.sleep(0.05)  # let the server register the two held connections
+    await until(lambda: len(lb.rt.clients) == 2, "the two held connections registered")
     status, headers, _, _ = await exchange(port, GET % b"/")
     assert status == 503 and headers["connection"] == "close"
     for _, writer in held:
@@ -311,13 +320,9 @@ async def test_client_leaving_mid_request_is_counted_and_connection_not_reused(e
     lb, port = await env.proxy({"be1": await env.backend("be1")})
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(GET % b"/delay?ms=300")
-    await asyncio.sleep(0.05)
+    await until(lambda: any(c.busy for c in lb.rt.clients), "request in flight")
     writer.close()
-    for _ in range(50):
-        if lb.rt.request_stats["be1"].codes[499]:
-            break
-        await asyncio.sleep(0.02)
-    assert lb.rt.request_stats["be1"].codes[499] == 1
+    await until(lambda: lb.rt.request_stats["be1"].codes[499] == 1, "499 recorded")
     assert (await exchange(port, GET % b"/"))[0] == 200
 
 

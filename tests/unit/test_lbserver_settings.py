@@ -87,3 +87,13 @@ def test_not_yaml_and_not_mapping(tmp_path):
 ])
 def test_parse_hostport(text, expected):
     assert parse_hostport(text) == expected
+
+
+def test_documented_example_is_valid():
+    import yaml
+
+    from lbapp.lbserver import settings as module
+    doc = module.__doc__
+    example = doc[doc.index("Example::") + len("Example::"):doc.index("Only the first")]
+    s = parse_settings(yaml.safe_load(example), source="settings docstring")
+    assert s.name == "lb1" and s.redis_url.startswith("redis://")

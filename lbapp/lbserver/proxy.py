@@ -302,8 +302,9 @@ class ClientConnection(asyncio.Protocol):
             http10 = self.http10 = self.parser.get_http_version() != "1.1"
         return not http10
 
-    def _dispatch(self, snap: "Snapshot", exclude) -> None:
-        """Pick a backend for the request and start an attempt on it."""
+    def _dispatch(self, snap: "Snapshot", exclude, no_backend: int = 503) -> None:
+        """Pick a backend for the request and start an attempt on it; answer ``no_backend``
+        if there is none to pick."""
         balancer = snap.balancer
         key = None
         if snap.key_kind:
@@ -314,7 +315,7 @@ class ClientConnection(asyncio.Protocol):
             # Everything left is ejected: better to try an ejected backend than to fail.
             name = balancer.pick(key, self.tried or ())
         if name is None:
-            self._respond_local(503)
+            self._respond_local(no_backend)
             return
         backend = snap.backends[name]
         balancer.on_start(name)
@@ -402,6 +403,7 @@ class ClientConnection(asyncio.Protocol):
             backend.connect(self, self.connect_token, self.snap.connect_timeout)
             return
         backend.record_failure(reason)
+        code = 504 if reason in ("timeout", "response_timeout") else 502
         attempts = len(self.tried) if self.tried else 0
         if can_resend and attempts < rt.snapshot.retry_attempts and not self.closing:
             backend.stats.retries += 1
@@ -409,11 +411,11 @@ class ClientConnection(asyncio.Protocol):
                 self.tried = {backend.name}
             else:
                 self.tried.add(backend.name)
-            self._dispatch(rt.snapshot, self.tried | rt.excluded)
+            self._dispatch(rt.snapshot, self.tried | rt.excluded, no_backend=code)
             if self.up_out:
                 self._flush_up()
             return
-        self._respond_local(504 if reason in ("timeout", "response_timeout") else 502)
+        self._respond_local(code)
 
     def upstream_broken(self) -> None:
         """The response had started and cannot be completed: cut the client connection."""

@@ -295,7 +295,8 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             if exc is not None:
                 log.warning("backend %s sent a malformed response: %s", self.backend.name, exc)
-            client.upstream_failed(self, reason, True)
+            # A response timeout before any byte is retryable like a reset (idempotent only).
+            client.upstream_failed(self, reason, self.state == 1 or exc is not None)
 
     def timed_out(self) -> None:
         self._fail("response_timeout")

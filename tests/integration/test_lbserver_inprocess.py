@@ -367,3 +367,37 @@ async def test_malformed_pipelined_request_is_answered_after_the_good_one(env):
     assert first[0] == 200 and b"delayed_ms" in first[2]
     assert second[0] == 400 and second[1]["connection"] == "close"
     writer.close()
+
+
+async def _read_request_then_hang(reader, writer):
+    await reader.readuntil(b"\r\n\r\n")
+    try:
+        await reader.read()  # never answer; returns when the LB gives up on the connection
+    except ConnectionError:
+        pass
+    writer.close()
+
+
+@run
+async def test_hung_backend_get_is_retried_post_gets_504(env):
+    lb, port = await env.proxy({"hung": await env.raw_backend(_read_request_then_hang),
+                                "be1": await env.backend("be1")},
+                               timeouts={"response_ms": 200}, retries={"attempts": 1},
+                               outlier_detection={"consecutive_failures": 100})
+    status = [(await exchange(port, GET % b"/"))[0] for _ in range(4)]
+    assert status == [200] * 4
+    # round robin comes back to the hung backend first every time (no ejection configured)
+    assert lb.rt.request_stats["hung"].connect_failures["response_timeout"] == 4
+    posts = [(await exchange(port, b"POST /echo HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"))[0]
+             for _ in range(2)]
+    assert sorted(posts) == [200, 504]
+
+
+@run
+async def test_single_refused_backend_gives_502_not_503(env):
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    _, port = await env.proxy({"dead": dead_port})
+    assert (await exchange(port, GET % b"/"))[0] == 502

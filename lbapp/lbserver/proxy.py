@@ -46,6 +46,9 @@ F_EXPECT = 32     # Expect: 100-continue
 F_KEY = 64        # the hash-key header (key_value)
 
 _NO_BODY: tuple = ()
+# A request head (request line and headers) larger than this is refused with 431; llhttp has
+# no limit of its own.
+MAX_HEAD_BYTES = 64 * 1024
 
 
 class _Discard(list):
@@ -61,7 +64,7 @@ DISCARD = _Discard()
 class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "rt", "transport", "parser", "client_ip", "xff_own", "last_active", "closing",
-        "deferred", "read_blocked", "write_blocked", "busy", "reading_head",
+        "deferred", "read_blocked", "write_blocked", "busy", "reading_head", "head_bytes",
         # request being parsed (hflags: F_* bits of the headers seen)
         "url", "hdrs", "hflags", "xff_in", "key_value", "conn_drop",
         # exchange in progress
@@ -80,6 +83,7 @@ class ClientConnection(asyncio.Protocol):
         self.write_blocked = False
         self.busy = False
         self.reading_head = False
+        self.head_bytes = 0
         self.upstream: UpstreamConnection | None = None
         self.backend: Backend | None = None
         self.in_attempt = False
@@ -145,6 +149,11 @@ class ClientConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._fatal(400)
             return
+        if self.reading_head:  # a request head still incomplete after this read
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self._fatal(431)
+                return
         out = self.up_out
         if out:
             upstream = self.upstream
@@ -174,6 +183,7 @@ class ClientConnection(asyncio.Protocol):
             self.deferred.append((self.on_message_begin, ()))
             return
         self.reading_head = True
+        self.head_bytes = 0
         self.url = b""
         self.hdrs = [b""]
         self.hflags = 0
@@ -505,7 +515,7 @@ class ClientConnection(asyncio.Protocol):
         """Malformed request (400) or internal error: answer if nothing was sent, close."""
         if self.closing:
             return
-        if self.busy and self.req_done and code == 400:
+        if self.busy and self.req_done and code in (400, 431):
             # The bad bytes follow a complete request still being answered: answer that one
             # first, then the 400, in order.
             if self.deferred is None:

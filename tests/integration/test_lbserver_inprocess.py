@@ -401,3 +401,16 @@ async def test_single_refused_backend_gives_502_not_503(env):
     dead.close()
     _, port = await env.proxy({"dead": dead_port})
     assert (await exchange(port, GET % b"/"))[0] == 502
+
+
+@run
+async def test_oversized_request_head_gets_431(env):
+    lb, port = await env.proxy({"be1": await env.backend("be1")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\n")
+    for i in range(200):  # ~200 KiB of headers, never finished
+        writer.write(b"X-Filler-%d: %s\r\n" % (i, b"a" * 1000))
+    status, headers, _, _ = await read_response(reader)
+    assert status == 431 and headers["connection"] == "close"
+    writer.close()
+    assert (await exchange(port, GET % b"/"))[0] == 200

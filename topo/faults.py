@@ -176,10 +176,11 @@ def node_up(lab, node: str, wait: bool = True) -> dict:
                                 prefixlen=addr["prefixlen"])
     _set_links(lab, node, _node_interfaces(lab, node), "up")
     _restore_routes(lab, node)
-    for daemon in sorted(lab.daemons(node), key=lambda d: d.wave):
-        if lab.daemon_state(daemon) != "running":
+    for wave in sorted({d.wave for d in lab.daemons(node)}):
+        dead = [d for d in lab.daemons(node) if d.wave == wave and lab.daemon_state(d) != "running"]
+        for daemon in dead:
             lab.stop_daemon(daemon)
-            lab.start_daemon(daemon, wait=wait)
+        lab.start_daemons(dead, wait=wait)
     for fault in lab.ledger.faults():
         if fault["params"].get("node") == node and fault["action"] in ("node_down", "kill", "term", "stop"):
             lab.ledger.remove_fault(fault["id"])
@@ -417,15 +418,18 @@ def heal_all(lab, wait: bool = True) -> list[str]:
         else:
             _undo(lab, fault)
         done.append(f"{action} {fault['params']}")
-    for daemon in sorted(lab.all_daemons(), key=lambda d: d.wave):
-        state = lab.daemon_state(daemon)
-        if state == "stopped":
-            lab.signal_daemon(daemon, signal.SIGCONT)
-            done.append(f"continued {daemon.name} on {daemon.ctx.node}")
-        elif state != "running":
-            lab.stop_daemon(daemon)
-            lab.start_daemon(daemon, wait=wait)
-            done.append(f"restarted {daemon.name} on {daemon.ctx.node}")
+    for wave in sorted({d.wave for d in lab.all_daemons()}):
+        dead = []
+        for daemon in (d for d in lab.all_daemons() if d.wave == wave):
+            state = lab.daemon_state(daemon)
+            if state == "stopped":
+                lab.signal_daemon(daemon, signal.SIGCONT)
+                done.append(f"continued {daemon.name} on {daemon.ctx.node}")
+            elif state != "running":
+                lab.stop_daemon(daemon)
+                dead.append(daemon)
+                done.append(f"restarted {daemon.name} on {daemon.ctx.node}")
+        lab.start_daemons(dead, wait=wait)
     for fault in faults:
         if fault["action"] == "config":
             _undo(lab, fault)

@@ -216,16 +216,23 @@ class Lab:
 
     def _start_wave(self, wave: int, step: Progress) -> None:
         daemons = [d for d in self.all_daemons() if d.wave == wave]
+        self.start_daemons(daemons)
+        kinds = sorted({d.name for d in daemons})
+        step(f"ready: {', '.join(f'{k} x{sum(d.name == k for d in daemons)}' for k in kinds)}")
+
+    def start_daemons(self, daemons: list[Daemon], wait: bool = True) -> None:
+        """Start all, then wait for all in parallel: members of a cluster (etcd) are only ready
+        once enough of them run, so waiting for each in turn would never finish."""
         for daemon in daemons:
             self.start_daemon(daemon, wait=False)
+        if not wait:
+            return
         with ThreadPoolExecutor(max_workers=16) as pool:
-            futures = {pool.submit(self.wait_ready, d): d for d in daemons}
+            futures = [pool.submit(self.wait_ready, d) for d in daemons]
             errors = [f.exception() for f in futures]
         errors = [e for e in errors if e is not None]
         if errors:
             raise LabError("\n".join(str(e) for e in errors))
-        kinds = sorted({d.name for d in daemons})
-        step(f"ready: {', '.join(f'{k} x{sum(d.name == k for d in daemons)}' for k in kinds)}")
 
     # ------------------------------------------------------------------------------------
     # config DB

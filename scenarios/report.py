@@ -178,7 +178,12 @@ def render(result: Mapping[str, Any], console: Console | None = None) -> None:
         http = an.get("http") or {}
         parts = []
         if floor.get("disruption") is not None:
-            parts.append(f"disruption {fd(floor['disruption'])} (measured {fd(http.get('longest_disruption', 0.0))})")
+            # what users saw: the longest disruption of any traffic kind the scenario sent
+            measured = {k: (an.get(k) or {}).get("longest_disruption", 0.0) for k in ("http", "dns")
+                        if (an.get(k) or {}).get("total")}
+            worst = max(measured, key=measured.get) if measured else "http"
+            parts.append(f"disruption {fd(floor['disruption'])} (measured {fd(measured.get(worst, 0.0))} "
+                         f"on {worst})")
         if floor.get("failed_requests") is not None:
             parts.append(f"failed requests {floor['failed_requests']} (measured {http.get('failed', '-')})")
         note = f" — {floor['note']}" if floor.get("note") else ""

@@ -25,7 +25,11 @@ def failed_checks(result: dict) -> list[str]:
             for c in result["checks"] if not c["passed"]]
 
 
-@pytest.mark.parametrize("name", ["backend-crash", "lb-node-down"])
+SCENARIOS = ["backend-crash", "lb-node-down", "lb-process-crash", "lb-drain", "config-push",
+             "redis-down", "etcd-down", "dns-primary-crash"]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
 def test_scenario_passes_its_checks(healthy_lab, name):
     result = run_and_report(healthy_lab, name)
     assert result["error"] is None, result["error"]

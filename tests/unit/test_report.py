@@ -93,7 +93,7 @@ def test_render_human_summary():
         assert name in text
     assert "FAIL" in text and "PASS" in text
     assert "disruption windows" in text and "timeout" in text
-    assert "floor: disruption 300ms (measured 300ms) — BFD 100 ms x 3" in text
+    assert "floor: disruption 300ms (measured 300ms on http) — BFD 100 ms x 3" in text
     assert "per LB:" in text and "lb1" in text and "per backend:" in text
 
 

@@ -1,0 +1,136 @@
+"""Every daemon config of the reference lab renders from its template with the topology's
+values; BIRD configs also pass BIRD's own parser when bird is installed."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lbapp.lbserver.settings import parse_settings
+from topo.daemons import NodeContext, daemon_by_name, daemons_for
+from topo.network import affinity_targets
+from topo.render import render
+from topo.spec import load_topology
+
+TOPO = load_topology("reference")
+
+
+def rendered(node: str, daemon: str, tmp_path: Path) -> dict[str, str]:
+    ctx = NodeContext("ref", TOPO, node, f"ref-{node}", tmp_path / node)
+    return {path.name: text for path, text in daemon_by_name(ctx, daemon).render().items()}
+
+
+def only(files: dict[str, str]) -> str:
+    assert len(files) == 1
+    return next(iter(files.values()))
+
+
+def test_roles_get_their_daemons(tmp_path):
+    def kinds(node):
+        return [d.name for d in daemons_for(NodeContext("ref", TOPO, node, "x", tmp_path))]
+
+    assert kinds("r1") == ["bird"]
+    assert kinds("lb1") == ["bird", "lbserver", "announcer"]
+    assert kinds("lb4") == ["bird", "lbserver"]          # standby: never announces
+    assert kinds("dns1") == ["coredns", "keepalived"]
+    assert kinds("be1") == ["backend"]
+    assert kinds("etcd2") == ["etcd"]
+    assert kinds("client1") == []
+
+
+def test_router_bgp_to_every_lb_with_md5_bfd_and_filter(tmp_path):
+    conf = only(rendered("r1", "bird", tmp_path))
+    for lb, asn, address in (("lb1", 65001, "10.0.1.1"), ("lb2", 65002, "10.0.1.2"),
+                             ("lb3", 65003, "10.0.1.3"), ("lb4", 65004, "10.0.1.4")):
+        assert f"protocol bgp bgp_{lb} from lb_peer" in conf
+        assert f"neighbor {address} as {asn};" in conf
+    assert 'password "lblab-md5";' in conf
+    assert "bfd on;" in conf and "interval 100 ms;" in conf and "multiplier 3;" in conf
+    assert "merge paths on;" in conf
+    assert "define ANYCAST_VIP = 10.0.0.100/32;" in conf
+    assert "import filter lb_announcement;" in conf and "export none;" in conf
+
+
+def test_speaker_announces_only_vip_and_starts_withdrawn(tmp_path):
+    conf = only(rendered("lb2", "bird", tmp_path))
+    assert "protocol static vip {\n  disabled;" in conf
+    assert "route 10.0.0.100/32 blackhole;" in conf
+    assert "local 10.0.1.2 as 65002;" in conf and "neighbor 10.0.1.254 as 65000;" in conf
+    assert 'export where proto = "vip";' in conf
+
+
+@pytest.mark.skipif(shutil.which("bird") is None, reason="bird not installed")
+@pytest.mark.parametrize("node", ["r1", "lb1"])
+def test_bird_accepts_its_config(tmp_path, node):
+    conf = tmp_path / "bird.conf"
+    conf.write_text(only(rendered(node, "bird", tmp_path)))
+    result = subprocess.run(["bird", "-p", "-c", str(conf)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_keepalived_vrrp3_fast_adverts_and_unicast_peer(tmp_path):
+    dns1 = only(rendered("dns1", "keepalived", tmp_path))
+    dns2 = only(rendered("dns2", "keepalived", tmp_path / "2"))
+    assert "vrrp_version 3" in dns1 and "advert_int 0.1" in dns1
+    assert "priority 150" in dns1 and "priority 100" in dns2
+    assert "unicast_src_ip 192.168.1.2" in dns1 and "192.168.1.3" in dns1
+    assert "192.168.1.100/24 dev eth-client" in dns1
+    assert "virtual_router_id 51" in dns1 and "track_script" in dns1
+
+
+def test_zone_points_service_name_at_anycast_vip(tmp_path):
+    files = rendered("dns1", "coredns", tmp_path)
+    zone = next(t for n, t in files.items() if n.endswith(".db"))
+    corefile = next(t for n, t in files.items() if n.endswith("Corefile"))
+    assert "$TTL 5" in zone
+    assert "lb  IN A  10.0.0.100" in zone
+    assert "ns  IN A   192.168.1.100" in zone
+    assert "payment.example:53 {" in corefile and "prometheus 10.2.0.2:9153" in corefile
+
+
+def test_etcd_members_form_one_cluster_with_gateway(tmp_path):
+    data = yaml.safe_load(only(rendered("etcd2", "etcd", tmp_path)))
+    assert data["name"] == "etcd2"
+    assert data["initial-cluster"] == ("etcd1=http://10.2.0.11:2380,etcd2=http://10.2.0.12:2380,"
+                                       "etcd3=http://10.2.0.13:2380")
+    assert data["enable-grpc-gateway"] is True
+    assert data["advertise-client-urls"] == "http://10.2.0.12:2379"
+
+
+def test_prometheus_scrapes_every_lbapp_process_coredns_and_etcd(tmp_path):
+    data = yaml.safe_load(only(rendered("prometheus", "prometheus", tmp_path)))
+    jobs = {job["job_name"]: [t["targets"][0] for t in job["static_configs"]] for job in data["scrape_configs"]}
+    assert jobs["lbserver"] == [f"10.2.0.10{i}:9100" for i in range(1, 5)]
+    assert jobs["backend"] == [f"10.2.0.11{i}:8080" for i in range(1, 7)]
+    assert jobs["etcd"] == ["10.2.0.11:2379", "10.2.0.12:2379", "10.2.0.13:2379"]
+    assert len(jobs["coredns"]) == 2
+    assert data["global"]["scrape_interval"] == "1000ms"
+
+
+def test_lbserver_settings_render_to_valid_settings(tmp_path):
+    settings = parse_settings(yaml.safe_load(only(rendered("lb1", "lbserver", tmp_path))))
+    assert settings.name == "lb1" and settings.lb_id == "payment"
+    assert settings.listen == ["0.0.0.0:80"] and settings.admin_listen == "0.0.0.0:9100"
+    assert settings.etcd_endpoints == ["http://10.2.0.11:2379", "http://10.2.0.12:2379", "http://10.2.0.13:2379"]
+    assert settings.redis_url == "redis://10.2.0.20:6379/0"
+
+
+def test_router_flow_affinity_marks_every_lb():
+    targets = affinity_targets(TOPO, "r1")
+    assert [(t["node"], t["address"], t["mark"], t["table"]) for t in targets] == [
+        ("lb1", "10.0.1.1", 1, 101), ("lb2", "10.0.1.2", 2, 102), ("lb3", "10.0.1.3", 3, 103),
+        ("lb4", "10.0.1.4", 4, 104)]
+    ruleset = render("router-affinity.nft.j2", lab="ref", node="r1", vip="10.0.0.100", lbs=targets,
+                     table_base=100)
+    assert "elements = { 10.0.1.1 : 1, 10.0.1.2 : 2, 10.0.1.3 : 3, 10.0.1.4 : 4 }" in ruleset
+    assert "ct state new ct mark set rt ip nexthop map @lb_mark" in ruleset
+
+
+def test_missing_template_variable_is_an_error():
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):
+        render("redis.conf.j2", lab="x", node="redis")

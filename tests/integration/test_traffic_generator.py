@@ -17,7 +17,7 @@ from scenarios.spec import parse_scenario
 from scenarios.traffic import Generator
 from scenarios.trafficspec import SpecError, for_client, parse_generator_spec
 
-from .test_traffic_stubnet import StubDns, StubHttp, free_port
+from .stubnet import StubDns, StubHttp, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "lb.payment.example"

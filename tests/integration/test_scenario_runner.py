@@ -16,8 +16,8 @@ from scenarios.labapi import FaultSkipped, Lab
 from scenarios.runner import RunOptions, run_scenario
 from scenarios.spec import ScenarioError, parse_scenario
 
-from .test_scenario_spec import REFERENCE_NODES
-from .test_traffic_stubnet import StubHttp
+from tests.unit.test_scenario_spec import REFERENCE_NODES
+from .stubnet import StubHttp
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = RunOptions(ready_timeout=10.0, poll_interval=0.05, exit_grace=2.0)

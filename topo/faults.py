@@ -39,28 +39,26 @@ def _daemon(lab, node: str, daemon: str):
     return lab.daemon(node, daemon)
 
 
-def kill(lab, node: str, daemon: str) -> dict:
-    target = _daemon(lab, node, daemon)
-    pids = lab.signal_daemon(target, signal.SIGKILL)
+def _signal_fault(lab, action: str, sig: int, node: str, daemon: str) -> dict:
+    pids = lab.signal_daemon(_daemon(lab, node, daemon), sig)
     if not pids:
         raise FaultError(f"{daemon} on {node} is not running")
-    return _record(lab, "kill", {"node": node, "daemon": daemon}, pids=pids)
+    return _record(lab, action, {"node": node, "daemon": daemon}, pids=pids)
+
+
+def kill(lab, node: str, daemon: str) -> dict:
+    """Crash: SIGKILL every process of the daemon (main and children)."""
+    return _signal_fault(lab, "kill", signal.SIGKILL, node, daemon)
 
 
 def term(lab, node: str, daemon: str) -> dict:
-    target = _daemon(lab, node, daemon)
-    pids = lab.signal_daemon(target, signal.SIGTERM)
-    if not pids:
-        raise FaultError(f"{daemon} on {node} is not running")
-    return _record(lab, "term", {"node": node, "daemon": daemon}, pids=pids)
+    """Graceful stop: SIGTERM."""
+    return _signal_fault(lab, "term", signal.SIGTERM, node, daemon)
 
 
 def stop(lab, node: str, daemon: str) -> dict:
-    target = _daemon(lab, node, daemon)
-    pids = lab.signal_daemon(target, signal.SIGSTOP)
-    if not pids:
-        raise FaultError(f"{daemon} on {node} is not running")
-    return _record(lab, "stop", {"node": node, "daemon": daemon}, pids=pids)
+    """Hang: SIGSTOP (undone by cont or heal)."""
+    return _signal_fault(lab, "stop", signal.SIGSTOP, node, daemon)
 
 
 def cont(lab, node: str, daemon: str) -> dict:

@@ -40,6 +40,15 @@ def port_name(lab: str, index: int) -> str:
     return f"{lab_tag(lab)}p{index}"
 
 
+def _stop_shell_only(node) -> None:
+    """Stop a Mininet node's shell but nothing else: the namespace, links and daemons belong to
+    the lab (Mininet's own terminate would also delete interfaces)."""
+    if node.shell and node.shell.poll() is None:
+        os.killpg(node.shell.pid, signal.SIGHUP)
+        node.shell.wait()
+    node.cleanup()
+
+
 class NamespaceHost(Host):
     """A Mininet host whose shell runs in an existing named namespace (ip netns exec), so the
     namespace outlives the Mininet process and is reachable by `ip netns exec <lab>-<node>`."""
@@ -85,11 +94,7 @@ class NamespaceHost(Host):
         self.cmd("ip link set lo up")
 
     def terminate(self):
-        """Stop only the shell; the namespace, links and daemons stay (they belong to the lab)."""
-        if self.shell and self.shell.poll() is None:
-            os.killpg(self.shell.pid, signal.SIGHUP)
-            self.shell.wait()
-        self.cleanup()
+        _stop_shell_only(self)
 
 
 class LabBridge(Switch):
@@ -125,10 +130,7 @@ class LabBridge(Switch):
         pass
 
     def terminate(self):
-        if self.shell and self.shell.poll() is None:
-            os.killpg(self.shell.pid, signal.SIGHUP)
-            self.shell.wait()
-        self.cleanup()
+        _stop_shell_only(self)
 
 
 class NetworkError(RuntimeError):

@@ -28,16 +28,7 @@ ALGORITHMS = (
 )
 HASH_ALGORITHMS = ("source_hash", "consistent_hash", "maglev")
 
-AlgorithmName = Literal[
-    "round_robin",
-    "weighted_round_robin",
-    "least_connections",
-    "power_of_two_choices",
-    "random",
-    "source_hash",
-    "consistent_hash",
-    "maglev",
-]
+AlgorithmName = Literal[ALGORITHMS]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):

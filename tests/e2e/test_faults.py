@@ -1,0 +1,91 @@
+"""Fault primitives do what they say on the real lab, and heal undoes them exactly."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from topo import converge, probes
+from topo.faults import FaultError, FaultSkipped
+
+
+def dns_works(lab, client="client1") -> bool:
+    try:
+        return probes.dns_a(lab.ns(client), "192.168.1.100", "lb.payment.example", timeout=0.5) == ["10.0.0.100"]
+    except Exception:  # dnspython raises several unrelated types on timeout
+        return False
+
+
+def http_status(lab, client="client1") -> str:
+    result = lab.run(client, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2",
+                              "http://10.0.0.100/"], timeout=5)
+    return result.stdout
+
+
+def test_partition_and_heal(healthy_lab):
+    lab = healthy_lab
+    assert dns_works(lab)
+    lab.fault("partition", groups=[["client1"], ["dns1", "dns2"]])
+    assert not dns_works(lab, "client1")
+    assert dns_works(lab, "client2")           # only the partitioned pair is cut
+    lab.fault("heal")
+    assert dns_works(lab, "client1")
+
+
+def test_full_loss_then_removed(healthy_lab):
+    lab = healthy_lab
+    lab.fault("loss", node="client2", percent=100)
+    assert http_status(lab, "client2") == "000"
+    assert http_status(lab, "client1") == "200"
+    lab.fault("loss", node="client2", percent=0)
+    assert http_status(lab, "client2") == "200"
+
+
+def test_link_down_withdraws_lb_and_link_up_restores(healthy_lab):
+    lab = healthy_lab
+    lab.fault("link_down", node="lb3", peer="edge")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and "10.0.1.3" in converge.route_nexthops(lab, "r1", "10.0.0.100/32"):
+        time.sleep(0.05)
+    assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2"]
+    lab.heal_all()
+    lab.wait_converged(timeout=30)
+    assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+
+
+def test_stop_and_continue_daemon(healthy_lab):
+    lab = healthy_lab
+    bird = lab.daemon("lb1", "bird")
+    lab.fault("stop", node="lb1", daemon="bird")
+    assert lab.daemon_state(bird) == "stopped"
+    lab.fault("cont", node="lb1", daemon="bird")
+    assert lab.daemon_state(bird) == "running"
+    assert lab.ledger.faults() == []
+
+
+def test_delay_needs_netem(healthy_lab):
+    from topo.faults import netem_available
+
+    lab = healthy_lab
+    available, reason = netem_available(lab, "client1")
+    if available:
+        lab.fault("delay", node="client1", delay=0.05)
+        result = lab.run("client1", ["ping", "-c", "3", "-i", "0.2", "192.168.1.1"], timeout=10)
+        assert "time=5" in result.stdout or "time=10" in result.stdout
+    else:
+        with pytest.raises(FaultSkipped, match="netem"):
+            lab.fault("delay", node="client1", delay=0.05)
+        assert lab.ledger.faults() == []      # nothing half-applied
+
+
+def test_bad_fault_requests_are_clear_errors(healthy_lab):
+    lab = healthy_lab
+    with pytest.raises(FaultError, match="unknown fault 'explode'"):
+        lab.fault("explode", node="lb1")
+    with pytest.raises(Exception, match="no daemon 'nginx'"):
+        lab.fault("kill", node="lb1", daemon="nginx")
+    with pytest.raises(Exception, match="no node 'lb9'"):
+        lab.fault("kill", node="lb9", daemon="bird")
+    with pytest.raises(FaultError, match="neither a node nor a LAN"):
+        lab.fault("link_down", node="lb1", peer="nowhere")
+    assert lab.ledger.faults() == []

@@ -19,6 +19,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    logs: tuple[str, ...] = ()     # where to look when it fails
 
 
 def route_nexthops(lab, router: str, prefix: str) -> list[str]:
@@ -76,26 +77,31 @@ def checks(lab) -> list[Check]:
             sessions = bgp_sessions(lab, router)
             down = [lb for lb in announcing if sessions.get(lb, {}).get("info") != "Established"]
             results.append(Check(f"bgp {router}", not down,
-                                 "all Established" if not down else f"not Established: {', '.join(down)}"))
+                                 "all Established" if not down else f"not Established: {', '.join(down)}",
+                                 _logs(lab, [(router, "bird")] + [(lb, "bird") for lb in down])))
         except (OSError, ConnectionError, RuntimeError) as exc:
             results.append(Check(f"bgp {router}", False, f"BIRD: {exc}"))
         hops = route_nexthops(lab, router, vip)
         expected = sorted(_lb_edge_address(lab, lb, router) for lb in announcing)
         results.append(Check(f"ecmp {router}", hops == expected,
-                             f"{vip} via {', '.join(hops) or 'nothing'} (want {', '.join(expected)})"))
+                             f"{vip} via {', '.join(hops) or 'nothing'} (want {', '.join(expected)})",
+                             _logs(lab, [(lb, d) for lb in announcing for d in ("announcer", "lbserver")])))
     if lab.dns_vip:
         holders = dns_vip_holders(lab)
         results.append(Check("vrrp", len(holders) == 1,
-                             f"DNS VIP {lab.dns_vip} on {', '.join(holders) or 'no node'}"))
+                             f"DNS VIP {lab.dns_vip} on {', '.join(holders) or 'no node'}",
+                             _logs(lab, [(n, "keepalived") for n in lab.node_names("dns")])))
         try:
             answer = probes.dns_a(lab.ns(probe_node(lab)), lab.dns_vip, topo.service.name, timeout=0.5)
             want = [str(topo.service.anycast_vip)]
-            results.append(Check("dns", answer == want, f"{topo.service.name} -> {', '.join(answer) or 'nothing'}"))
+            results.append(Check("dns", answer == want, f"{topo.service.name} -> {', '.join(answer) or 'nothing'}",
+                                 _logs(lab, [(n, "coredns") for n in lab.node_names("dns")])))
         except Exception as exc:  # dnspython raises several unrelated types
-            results.append(Check("dns", False, f"{topo.service.name}: {type(exc).__name__}"))
+            results.append(Check("dns", False, f"{topo.service.name}: {type(exc).__name__}",
+                                 _logs(lab, [(n, "coredns") for n in lab.node_names("dns")])))
     etcd_bad = [d.ctx.node for d in lab.all_daemons() if d.name == "etcd" and d.check_ready() is not None]
     results.append(Check("etcd", not etcd_bad, "all members healthy" if not etcd_bad
-                         else f"unhealthy: {', '.join(etcd_bad)}"))
+                         else f"unhealthy: {', '.join(etcd_bad)}", _logs(lab, [(n, "etcd") for n in etcd_bad])))
     redis_bad = [d.ctx.node for d in lab.all_daemons() if d.name == "redis" and d.check_ready() is not None]
     if lab.node_names("redis"):
         results.append(Check("redis", not redis_bad, "PONG" if not redis_bad else "no PONG"))
@@ -108,8 +114,19 @@ def checks(lab) -> list[Check]:
         down = sorted(t for t, h in health.items() if h != "up")
         results.append(Check("prometheus", bool(health) and not down,
                              f"{len(health)} targets up" if health and not down
-                             else f"targets not up: {', '.join(down) or 'none scraped yet'}"))
+                             else f"targets not up: {', '.join(down) or 'none scraped yet'}",
+                             _logs(lab, [(node, "prometheus")])))
     return results
+
+
+def _logs(lab, pairs: list[tuple[str, str]]) -> tuple[str, ...]:
+    found = []
+    for node, name in pairs:
+        try:
+            found.append(str(lab.daemon(node, name).log_path))
+        except Exception:  # a node without that daemon (e.g. a standby LB has no announcer)
+            continue
+    return tuple(found)
 
 
 def _lb_edge_address(lab, lb: str, router: str) -> str:
@@ -133,10 +150,11 @@ def wait_converged(lab, timeout: float = 60.0, progress=lambda _m: None) -> floa
         if all(c.ok for c in last):
             return time.monotonic() - start
         time.sleep(0.1)
-    failing = "; ".join(f"{c.name}: {c.detail}" for c in last if not c.ok)
+    failing = "\n".join(f"  {c.name}: {c.detail}" + (f"\n    logs: {', '.join(c.logs)}" if c.logs else "")
+                        for c in last if not c.ok)
     from topo.lab import LabError
 
-    raise LabError(f"lab {lab.name} did not converge within {timeout:.0f}s: {failing}")
+    raise LabError(f"lab {lab.name} did not converge within {timeout:.0f}s:\n{failing}")
 
 
 def announcers(lab) -> dict[str, bool | None]:

@@ -64,6 +64,7 @@ def dns_a(ns: str, server: str, name: str, timeout: float = 1.0) -> list[str]:
     """A records for name from server, queried from inside ns. Raises on timeout/error."""
     query = dns.message.make_query(name, dns.rdatatype.A)
     sock = netns.socket_in(ns, socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)  # dnspython waits with select; a blocking recv would ignore timeout
     try:
         response = dns.query.udp(query, server, timeout=timeout, sock=sock)
     finally:

@@ -241,11 +241,12 @@ def loss(lab, node: str, percent: float, peer: str | None = None) -> dict:
     if peer is not None:
         peers = ", ".join(_addresses(lab, [peer]))
         match_in, match_out = f"ip saddr {{ {peers} }} ", f"ip daddr {{ {peers} }} "
-    threshold = max(1, min(10000, round(percent * 100)))
+    threshold = round(percent * 100)  # in 1/10000
+    sample = "" if threshold >= 10000 else f"numgen random mod 10000 < {max(1, threshold)} "
     _nft(lab, node, f"""
 table inet {_table(fault_id)} {{
-  chain input {{ type filter hook input priority -10; {match_in}numgen random mod 10000 < {threshold} drop; }}
-  chain output {{ type filter hook output priority -10; {match_out}numgen random mod 10000 < {threshold} drop; }}
+  chain input {{ type filter hook input priority -10; {match_in}{sample}drop; }}
+  chain output {{ type filter hook output priority -10; {match_out}{sample}drop; }}
 }}
 """)
     record = {"id": fault_id, "action": "loss", "params": {"node": node, "percent": percent, "peer": peer},

@@ -64,3 +64,14 @@ def test_status_json_describes_the_lab(healthy_lab):
     assert {d["name"]: d["state"] for d in lb1["daemons"]} == {
         "bird": "running", "lbserver": "running", "announcer": "running"}
     assert data["bgp"]["r1"]["lb1"]["info"] == "Established"
+
+
+def test_mininet_cli_attaches_to_the_running_lab(healthy_lab):
+    commands = "nodes\nclient1 curl -s http://lb.payment.example/\nexit\n"
+    out = subprocess.run([sys.executable, "-m", "topo.cli", "cli", "--lab", healthy_lab.name], input=commands,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "client1" in out.stdout and "lb1" in out.stdout and "prometheus" in out.stdout
+    assert '"backend": "be' in out.stdout
+    # leaving the CLI leaves the lab running
+    assert converge.route_nexthops(healthy_lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 CRLF = b"\r\n"
 COLON = b": "
+SP = b" "
+HTTP11_CRLF = b" HTTP/1.1\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 import httptools
 
 from lbapp.lbserver.http import (COLON, CONTINUE_100, CRLF, H_CONNECTION, H_EXPECT, H_KEY,
-                                 H_LENGTH, H_TE_BODY, H_XFF, IDEMPOTENT_METHODS, LAST_CHUNK,
+                                 H_LENGTH, H_TE_BODY, H_XFF, HTTP11_CRLF, IDEMPOTENT_METHODS,
+                                 LAST_CHUNK, SP,
                                  SIMPLE_CONNECTION_VALUES, connection_tokens, drop_named_headers,
                                  extra_hop_headers, forwarded_for, is_token_value, request_key)
 from lbapp.lbserver.metrics import CLIENT_CLOSED, LATENCY_BOUNDS
@@ -63,7 +64,8 @@ DISCARD = _Discard()
 
 class ClientConnection(asyncio.Protocol):
     __slots__ = (
-        "rt", "transport", "parser", "client_ip", "xff_own", "last_active", "closing",
+        "rt", "clock", "transport", "parser", "client_ip", "xff_own", "xff_tail", "last_active",
+        "closing",
         "deferred", "read_blocked", "write_blocked", "busy", "reading_head", "head_bytes",
         # request being parsed (hflags: F_* bits of the headers seen)
         "url", "hdrs", "hflags", "xff_in", "key_value", "conn_drop",
@@ -75,6 +77,7 @@ class ClientConnection(asyncio.Protocol):
 
     def __init__(self, rt: "Runtime") -> None:
         self.rt = rt
+        self.clock = rt.clock
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser: httptools.HttpRequestParser | None = None
         self.closing = False
@@ -91,7 +94,7 @@ class ClientConnection(asyncio.Protocol):
         self.up_out: list[bytes] = []
         self.status = 0
         self.url = b""
-        self.hdrs: list[bytes] = [b""]
+        self.hdrs: list[bytes] = [b"", SP, b"", HTTP11_CRLF]
         self.hflags = 0
         self.xff_in: bytes | None = None
         self.key_value: bytes | None = None
@@ -113,6 +116,7 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0].encode() if peer else b"unknown"
         self.xff_own = forwarded_for(None, self.client_ip)
+        self.xff_tail = self.xff_own + rt.request_tail  # the end of a plain request's head
         self.parser = httptools.HttpRequestParser(self)
         self.last_active = rt.clock.now
 
@@ -133,7 +137,7 @@ class ClientConnection(asyncio.Protocol):
             stats.observe(self.status or CLIENT_CLOSED, perf_counter() - self.t0)
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self.rt.clock.now
+        self.last_active = self.clock.now
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -154,12 +158,8 @@ class ClientConnection(asyncio.Protocol):
             if self.head_bytes > MAX_HEAD_BYTES:
                 self._fatal(431)
                 return
-        out = self.up_out
-        if out:
-            upstream = self.upstream
-            if upstream is not None:
-                self.up_out = []
-                upstream.transport.writelines(out)
+        if self.up_out:  # request body bytes (a bodiless request's head went out at once)
+            self._flush_up()
 
     def pause_writing(self) -> None:
         self.write_blocked = True
@@ -172,27 +172,28 @@ class ClientConnection(asyncio.Protocol):
             self.upstream.set_paused(False)
 
     # -- httptools callbacks: the request ---------------------------------------------------
-    def on_message_begin(self) -> None:
+    # No on_message_begin (one parser callback less per request): the first on_url of a
+    # request, which every request has, begins it.
+    def on_url(self, url: bytes) -> None:
+        if self.reading_head:  # more of the URL of the request being read
+            self.url += url
+            return
         if self.deferred is not None or self.busy:
             if self.deferred is None:
-                # The parser is about to overwrite what it knows of the request in progress.
+                # The parser is about to overwrite what it knows of the request in progress
+                # (it still holds its HTTP version: the new one follows the URL).
                 if self.http10 is None:
                     self.http10 = self.parser.get_http_version() != "1.1"
                 self.deferred = []
                 self._block(BLOCK_PIPELINE)
-            self.deferred.append((self.on_message_begin, ()))
+            self.deferred.append((self.on_url, (url,)))
             return
         self.reading_head = True
         self.head_bytes = 0
-        self.url = b""
-        self.hdrs = [b""]
+        self.url = url
+        # The request line (method, url) in the first 4 items, then 4 items per header.
+        self.hdrs = [b"", SP, b"", HTTP11_CRLF]
         self.hflags = 0
-
-    def on_url(self, url: bytes) -> None:
-        if self.deferred is not None:
-            self.deferred.append((self.on_url, (url,)))
-            return
-        self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.deferred is not None:
@@ -278,31 +279,37 @@ class ClientConnection(asyncio.Protocol):
             # Without a Connection header, keep-alive is exactly "HTTP/1.1" (RFC 9112 9.3).
             http10 = not keep_alive
         self.http10 = http10  # None: ask the parser if it ever matters (can_chunk)
-        has_body = flags & (F_BODY | F_CHUNKED)
-        self.req_done = not has_body
         self.status = 0
         self.backend = None
         self.tried = None
         self.stale_retried = False
+        has_body = flags & (F_BODY | F_CHUNKED)
+        self.req_done = not has_body
         snap = rt.snapshot
         if snap is None or method == b"CONNECT":
             self._respond_local(503 if snap is None else 405)
             return
         hdrs = self.hdrs
-        if flags & F_DROP:
-            hdrs = drop_named_headers(hdrs, 1, self.conn_drop)
-        hdrs[0] = method + b" " + self.url + b" HTTP/1.1\r\n"
-        hdrs.append(forwarded_for(self.xff_in, self.client_ip) if flags & F_XFF
-                    else self.xff_own)
-        hdrs.append(rt.request_tail_chunked if flags & F_CHUNKED else rt.request_tail)
-        self.head = b"".join(hdrs)
-        if has_body:
-            self.body_parts = []
-            self.body_size = 0
-            if flags & F_EXPECT and self.can_chunk():  # i.e. HTTP/1.1
-                self.transport.write(CONTINUE_100)
-        else:
+        hdrs[0] = method
+        hdrs[2] = self.url
+        if not flags:  # no header that needs care: the common case
+            hdrs.append(self.xff_tail)
+            self.head = b"".join(hdrs)
             self.body_parts = _NO_BODY
+        else:
+            if flags & F_DROP:
+                hdrs = drop_named_headers(hdrs, 4, self.conn_drop)
+            hdrs.append(forwarded_for(self.xff_in, self.client_ip) if flags & F_XFF
+                        else self.xff_own)
+            hdrs.append(rt.request_tail_chunked if flags & F_CHUNKED else rt.request_tail)
+            self.head = b"".join(hdrs)
+            if has_body:
+                self.body_parts = []
+                self.body_size = 0
+                if flags & F_EXPECT and self.can_chunk():  # i.e. HTTP/1.1
+                    self.transport.write(CONTINUE_100)
+            else:
+                self.body_parts = _NO_BODY
         self._dispatch(snap, rt.excluded)
 
     def can_chunk(self) -> bool:
@@ -328,11 +335,12 @@ class ClientConnection(asyncio.Protocol):
             self._respond_local(no_backend)
             return
         backend = snap.backends[name]
-        balancer.on_start(name)
         self.snap = snap
         self.balancer = balancer
         self.backend = backend
-        self.in_attempt = True
+        if snap.tracks_load:
+            balancer.on_start(name)
+            self.in_attempt = True
         self.response_timeout = snap.response_timeout
         idle = backend.idle
         while idle:
@@ -348,7 +356,7 @@ class ClientConnection(asyncio.Protocol):
         self.reused = reused
         conn.client = self
         conn.state = 0
-        conn.deadline = self.rt.clock.now + self.response_timeout
+        conn.deadline = self.clock.now + self.response_timeout
         parts = self.body_parts
         if parts:
             self.up_out.append(self.head)
@@ -357,6 +365,8 @@ class ClientConnection(asyncio.Protocol):
                 self.body_parts = None  # too big to keep for a retry
             if self.read_blocked & BLOCK_BUFFER:
                 self._unblock(BLOCK_BUFFER)
+        elif self.req_done:
+            conn.transport.write(self.head)  # nothing can follow it: no need to gather
         else:
             self.up_out.append(self.head)
         if self.write_blocked:
@@ -368,7 +378,7 @@ class ClientConnection(asyncio.Protocol):
         upstream = self.upstream
         if upstream is not None:
             self.up_out.extend(pieces)
-            upstream.deadline = self.rt.clock.now + self.response_timeout
+            upstream.deadline = self.clock.now + self.response_timeout
         parts = self.body_parts
         if parts is not None:
             parts.extend(pieces)
@@ -407,8 +417,9 @@ class ClientConnection(asyncio.Protocol):
             # A pooled keep-alive connection the backend had closed: try a fresh one.
             self.stale_retried = True
             backend.stats.failure("stale")
-            self.balancer.on_start(backend.name)
-            self.in_attempt = True
+            if self.snap.tracks_load:
+                self.balancer.on_start(backend.name)
+                self.in_attempt = True
             self.connect_token += 1
             backend.connect(self, self.connect_token, self.snap.connect_timeout)
             return
@@ -452,7 +463,7 @@ class ClientConnection(asyncio.Protocol):
         if self.close_after:
             self._close()
             return
-        self.last_active = self.rt.clock.now
+        self.last_active = self.clock.now
         if self.read_blocked & (BLOCK_UPSTREAM | BLOCK_BUFFER):
             self._unblock(BLOCK_UPSTREAM | BLOCK_BUFFER)
         if self.deferred is not None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from lbapp.algorithms import make_balancer
+from lbapp.algorithms import Balancer, make_balancer
 from lbapp.config.schema import LBConfig
 from lbapp.lbserver.http import (H_KEY, KEY_HEADER, KEY_NONE, REQUEST_HEADERS,
                                  REQUEST_HEADERS_WITH_XFP, LocalResponses, exact_case_table,
@@ -37,7 +37,7 @@ class Snapshot:
     """One applied (config, health) pair. Never mutated; replaced whole on change."""
 
     __slots__ = ("config", "version", "health_revision", "applied_at", "balancer", "backends",
-                 "unhealthy", "usable", "key_kind", "key_header", "connect_timeout",
+                 "unhealthy", "usable", "tracks_load", "key_kind", "key_header", "connect_timeout",
                  "response_timeout", "client_idle_timeout", "retry_attempts",
                  "outlier_failures", "ejection_seconds", "poll_seconds")
 
@@ -53,6 +53,11 @@ class Snapshot:
         healthy = [n for n in backends if n not in unhealthy]
         self.usable = sum(1 for n in healthy if weights[n] > 0)
         self.balancer = make_balancer(config, healthy=healthy)
+        # Only balancers that count in-flight requests need on_start/on_finish per request.
+        kind = type(self.balancer)
+        self.tracks_load = (getattr(kind, "on_start", Balancer.on_start) is not Balancer.on_start
+                            or getattr(kind, "on_finish", Balancer.on_finish)
+                            is not Balancer.on_finish)
         if self.balancer.needs_key:
             self.key_kind, self.key_header = key_source(config.hash.key)
         else:
@@ -82,6 +87,10 @@ class Runtime:
         self.upstream_max_idle = settings.upstream_max_idle
         self.retry_body_limit = settings.retry_body_buffer_bytes
         self.lb_line = b"X-LB: " + settings.name.encode() + b"\r\n"
+        # The end of every proxied response head: X-LB, then the connection's fate (always
+        # stated: a 1.0 client needs keep-alive spelled out).
+        self.lb_keep_alive_end = self.lb_line + b"Connection: keep-alive\r\n\r\n"
+        self.lb_close_end = self.lb_line + b"Connection: close\r\n\r\n"
         xfp = b"X-Forwarded-Proto: http\r\n" if settings.x_forwarded_proto else b""
         self.request_tail = xfp + b"\r\n"
         self.request_tail_chunked = b"Transfer-Encoding: chunked\r\n" + self.request_tail

@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lbapp.lbserver")
 
-# Responses always state the connection's fate (a 1.0 client needs keep-alive spelled out).
-_CLOSE_END = b"Connection: close\r\n\r\n"
-_KEEP_ALIVE_END = b"Connection: keep-alive\r\n\r\n"
 _TE_CHUNKED = b"Transfer-Encoding: chunked\r\n"
 _EXACT_KINDS = exact_case_table(RESPONSE_HEADERS)
 
@@ -104,13 +101,14 @@ class UpstreamConnection(asyncio.Protocol):
     2 head forwarded and body streaming, 3 response complete.
     """
 
-    __slots__ = ("backend", "rt", "transport", "parser", "client", "closed", "deadline",
-                 "idle_since", "paused", "state", "reusable", "code", "hdrs", "has_length",
+    __slots__ = ("backend", "rt", "clock", "transport", "parser", "client", "closed", "deadline",
+                 "idle_since", "paused", "state", "reusable", "code", "has_length",
                  "chunked_in", "chunked_out", "until_close", "conn_drop", "out")
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.rt = backend.rt
+        self.clock = backend.rt.clock
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpResponseParser(self)
         self.client: ClientConnection | None = None
@@ -121,9 +119,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.state = 0
         self.reusable = False
         self.code = 0
-        self.hdrs: list[bytes] = [b""]
         self.has_length = self.chunked_in = self.chunked_out = self.until_close = False
         self.conn_drop: set[bytes] | None = None
+        # What goes to the client next: while a response head is parsed, its parts (the status
+        # line in slot 0, then 4 items per header); then the head and body pieces, joined into
+        # one write per read from the backend.
         self.out: list[bytes] = []
 
     # -- asyncio.Protocol -------------------------------------------------------------------
@@ -153,7 +153,7 @@ class UpstreamConnection(asyncio.Protocol):
                 if self.chunked_out:
                     self.out.append(LAST_CHUNK)
                 out, self.out = self.out, []
-                client.transport.writelines(out)
+                client.transport.write(b"".join(out))
                 client.exchange_done(self.code)
             else:
                 client.upstream_broken()
@@ -178,18 +178,21 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if not self.state:
             self.state = 1
-        self.deadline = self.rt.clock.now + client.response_timeout
+        self.deadline = self.clock.now + client.response_timeout
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             # malformed, or a 101 the proxy never asked for (it does not forward Upgrade)
             self._fail("protocol", exc)
             return
-        out = self.out
-        if out:
-            self.out = []
-            client.transport.writelines(out)
-        if self.state == 3:
+        state = self.state
+        if state > 1:  # a head was completed (by now or before): what is in out can go
+            out = self.out
+            if out:
+                self.out = []
+                # One buffer: uvloop writes it at once (several go through a slower path).
+                client.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if state == 3:
             self.client = None
             self.deadline = 0.0
             backend = self.backend
@@ -198,7 +201,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.resume_reading()
             if (self.reusable and client.req_done and not backend.retired
                     and len(backend.idle) < self.rt.upstream_max_idle):
-                self.idle_since = self.rt.clock.now
+                self.idle_since = self.clock.now
                 backend.idle.append(self)
             else:
                 self.transport.close()
@@ -209,7 +212,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self.state == 3:  # more bytes after a complete response: do not reuse this connection
             self.reusable = False
             return
-        self.hdrs = [b""]
+        self.out = [b""]
         self.has_length = self.chunked_in = False
         self.conn_drop = None
 
@@ -218,10 +221,10 @@ class UpstreamConnection(asyncio.Protocol):
         if kind is None:
             kind = RESPONSE_HEADERS.get(name.lower(), 0)
         if not kind:
-            self.hdrs.extend((name, COLON, value, CRLF))
+            self.out += (name, COLON, value, CRLF)
         elif kind == H_LENGTH:
             self.has_length = True
-            self.hdrs.extend((name, COLON, value, CRLF))
+            self.out += (name, COLON, value, CRLF)
         elif kind == H_TE_BODY:
             self.chunked_in = True
         elif kind == H_CONNECTION:
@@ -234,13 +237,15 @@ class UpstreamConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         code = self.code = self.parser.get_status_code()
         if code < 200:
-            return  # interim response (103 Early Hints, a stray 100): not forwarded
+            # interim response (103 Early Hints, a stray 100): not forwarded
+            self.out = []
+            return
         client = self.client
         self.state = 2
         self.backend.failures = 0
-        hdrs = self.hdrs
+        hdrs = self.out
         if self.conn_drop:
-            hdrs = drop_named_headers(hdrs, 1, self.conn_drop)
+            hdrs = self.out = drop_named_headers(hdrs, 1, self.conn_drop)
         hdrs[0] = STATUS_LINES.get(code) or status_line(code)
         close = client.close_after or not client.req_done or self.rt.draining
         head_only = client.is_head
@@ -255,9 +260,7 @@ class UpstreamConnection(asyncio.Protocol):
                 hdrs.append(_TE_CHUNKED)
             else:
                 close = True  # the client learns the end of the body from the close
-        hdrs.append(self.rt.lb_line)
-        hdrs.append(_CLOSE_END if close else _KEEP_ALIVE_END)
-        self.out.append(b"".join(hdrs))
+        hdrs.append(self.rt.lb_close_end if close else self.rt.lb_keep_alive_end)
         self.chunked_out = chunked_out
         self.until_close = until_close
         client.close_after = close
@@ -310,4 +313,4 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.resume_reading()
                 client = self.client
                 if client is not None:
-                    self.deadline = self.rt.clock.now + client.response_timeout
+                    self.deadline = self.clock.now + client.response_timeout

@@ -1,6 +1,10 @@
-"""Admin HTTP endpoint (aiohttp, off the data plane): metrics, liveness, readiness, drain."""
+"""Admin HTTP endpoint (aiohttp, off the data plane): metrics, liveness, readiness, drain.
+
+A worker of a multi-process LB server (settings ``workers`` > 1) serves the same endpoints on a
+Unix socket, for its supervisor (lbapp.lbserver.workers) to ask."""
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -39,6 +43,7 @@ def build_app(server: "LBServer") -> web.Application:
                       "poll_frequency": snap.config.poll_frequency}
         return web.json_response({
             "name": rt.settings.name, "lb_id": rt.settings.lb_id,
+            "worker": server.worker, "pid": os.getpid(),
             "ready": rt.ready(), "not_ready_reason": rt.not_ready_reason() or None,
             "draining": rt.draining, "config": config,
             "config_rejected": cs.rejected,
@@ -66,4 +71,12 @@ async def start_admin(server: "LBServer", host: str, port: int) -> web.AppRunner
     runner = web.AppRunner(build_app(server), access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
+    return runner
+
+
+async def start_admin_unix(server: "LBServer", path: str) -> web.AppRunner:
+    """A worker's admin endpoint, for its supervisor only."""
+    runner = web.AppRunner(build_app(server), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.UnixSite(runner, path).start()
     return runner

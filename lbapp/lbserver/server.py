@@ -6,7 +6,7 @@ import logging
 import signal
 import time
 
-from lbapp.lbserver.admin import start_admin
+from lbapp.lbserver.admin import start_admin, start_admin_unix
 from lbapp.lbserver.configsync import ConfigSync
 from lbapp.lbserver.metrics import build_registry
 from lbapp.lbserver.proxy import ClientConnection
@@ -22,8 +22,14 @@ LISTEN_BACKLOG = 4096
 
 
 class LBServer:
-    def __init__(self, settings: Settings) -> None:
+    """One LB server process; with ``worker`` set, one worker of a multi-process server
+    (listeners bound with SO_REUSEPORT, admin endpoint on the Unix socket ``admin_socket``)."""
+
+    def __init__(self, settings: Settings, worker: int | None = None,
+                 admin_socket: str | None = None) -> None:
         self.settings = settings
+        self.worker = worker
+        self.admin_socket = admin_socket
         self.rt = Runtime(settings)
         self.sync = ConfigSync(settings, self.rt)
         self.registry = build_registry(self.rt)
@@ -35,14 +41,19 @@ class LBServer:
         loop = asyncio.get_running_loop()
         self._stopped = loop.create_future()
         s = self.settings
-        admin = await start_admin(self, *s.admin_address)
-        log.info("%s (lb %s): admin on %s", s.name, s.lb_id, s.admin_listen)
+        if self.admin_socket is None:
+            admin = await start_admin(self, *s.admin_address)
+            log.info("%s (lb %s): admin on %s", s.name, s.lb_id, s.admin_listen)
+        else:
+            admin = await start_admin_unix(self, self.admin_socket)
+            log.info("%s (lb %s): worker %d, admin on %s", s.name, s.lb_id, self.worker,
+                     self.admin_socket)
         self.sync.start()
         rt = self.rt
         for host, port in s.listen_addresses:
             self.listeners.append(await loop.create_server(
                 lambda: ClientConnection(rt), host, port, reuse_address=True,
-                backlog=LISTEN_BACKLOG))
+                reuse_port=self.worker is not None, backlog=LISTEN_BACKLOG))
             log.info("%s: proxy listening on %s:%d", s.name, host, port)
         self._tasks.append(loop.create_task(self._sweep(), name="sweeper"))
         loop.add_signal_handler(signal.SIGTERM, self.start_drain, "SIGTERM")

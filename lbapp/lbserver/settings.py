@@ -18,8 +18,19 @@ Example::
     upstream_max_idle: 256          # pooled idle connections kept per backend
     x_forwarded_proto: true         # add X-Forwarded-Proto: http
     retry_body_buffer_bytes: 65536  # request body kept for a retry; larger bodies are not retried
+    workers: 1                      # data-plane processes (see below)
 
 Only the first five keys are required. Unknown keys are errors.
+
+``workers``: 1 (the default) is one process doing everything. N > 1 makes the process a
+supervisor that starts N worker processes (``python -m lbapp.lbserver --worker I``); each
+binds every ``listen`` address with SO_REUSEPORT (the kernel spreads new connections over them)
+and follows the config in etcd on its own. The supervisor serves ``admin_listen`` by asking
+each worker over a Unix socket: ``/-/ready`` is 200 only when every worker is ready (and the
+supervisor is not draining), ``/-/status`` reports the lowest config version the workers serve
+(and each worker), ``/metrics`` has every worker's series with a ``worker`` label. SIGTERM,
+SIGINT or ``POST /-/drain`` drain every worker. A worker that dies is restarted; if the
+supervisor dies, its workers are killed.
 """
 from __future__ import annotations
 
@@ -83,6 +94,7 @@ class Settings(BaseModel):
     upstream_max_idle: int = Field(default=256, ge=0, le=100_000)
     x_forwarded_proto: bool = True
     retry_body_buffer_bytes: int = Field(default=65_536, ge=0, le=64 * 1024 * 1024)
+    workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("name", "lb_id")
     @classmethod

@@ -186,3 +186,16 @@ def test_arguments():
     assert args.duration == 3 and args.targets == ["lbapp", "haproxy"]
     with pytest.raises(SystemExit):
         pb.parse_args(["--targets", "lbapp,squid"])
+def test_lbserver_settings_render_and_validate(tmp_path):
+    import yaml
+
+    from lbapp.lbserver.settings import parse_settings
+
+    text = pb.render_lbserver_settings("bench", "lb1", "lb1-w2", "payment", 8010, 9110, 2,
+                                       ["http://10.2.0.11:2379"], "redis://10.2.0.20:6379/0",
+                                       tmp_path / "lb.log")
+    settings = parse_settings(yaml.safe_load(text))
+    assert settings.listen == ["0.0.0.0:8010"] and settings.admin_listen == "127.0.0.1:9110"
+    assert settings.workers == 2
+
+

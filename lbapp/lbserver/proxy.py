@@ -345,9 +345,19 @@ class ClientConnection(asyncio.Protocol):
         idle = backend.idle
         while idle:
             conn = idle.pop()
-            if not conn.closed:
+            if conn.closed:
+                continue
+            if self.body_parts is _NO_BODY and not self.write_blocked:
+                # _attach for a bodiless request (the common case), inlined
+                self.upstream = conn
+                self.reused = True
+                conn.client = self
+                conn.state = 0
+                conn.deadline = self.clock.now + self.response_timeout
+                conn.transport.write(self.head)
+            else:
                 self._attach(conn, True)
-                return
+            return
         self.connect_token += 1
         backend.connect(self, self.connect_token, snap.connect_timeout)
 

@@ -28,8 +28,8 @@ _EXACT_KINDS = exact_case_table(RESPONSE_HEADERS)
 class Backend:
     """One backend (name, address, port) of the applied config, with its connection pool."""
 
-    __slots__ = ("rt", "name", "host", "port", "idle", "connection_count", "retired",
-                 "failures", "ejected_until", "stats")
+    __slots__ = ("rt", "name", "host", "port", "idle", "max_idle", "connection_count",
+                 "retired", "failures", "ejected_until", "stats")
 
     def __init__(self, rt: "Runtime", name: str, host: str, port: int,
                  stats: RequestStats) -> None:
@@ -38,6 +38,7 @@ class Backend:
         self.host = host
         self.port = port
         self.idle: list[UpstreamConnection] = []   # LIFO: the warmest connection first
+        self.max_idle = rt.upstream_max_idle       # 0 once retired: nothing goes back
         self.connection_count = 0
         self.retired = False
         self.failures = 0            # consecutive failed attempts (passive outlier detection)
@@ -45,7 +46,7 @@ class Backend:
         self.stats = stats
 
     def release(self, conn: "UpstreamConnection") -> None:
-        if self.retired or len(self.idle) >= self.rt.upstream_max_idle:
+        if len(self.idle) >= self.max_idle:
             conn.transport.close()
             return
         conn.idle_since = self.rt.clock.now
@@ -54,6 +55,7 @@ class Backend:
     def retire(self) -> None:
         """Removed from the config: close idle connections; busy ones close when done."""
         self.retired = True
+        self.max_idle = 0
         idle, self.idle = self.idle, []
         for conn in idle:
             conn.transport.close()
@@ -199,8 +201,7 @@ class UpstreamConnection(asyncio.Protocol):
             if self.paused:
                 self.paused = False
                 self.transport.resume_reading()
-            if (self.reusable and client.req_done and not backend.retired
-                    and len(backend.idle) < self.rt.upstream_max_idle):
+            if self.reusable and client.req_done and len(backend.idle) < backend.max_idle:
                 self.idle_since = self.clock.now
                 backend.idle.append(self)
             else:
@@ -242,27 +243,34 @@ class UpstreamConnection(asyncio.Protocol):
             return
         client = self.client
         self.state = 2
-        self.backend.failures = 0
+        backend = self.backend
+        if backend.failures:
+            backend.failures = 0
         hdrs = self.out
         if self.conn_drop:
             hdrs = self.out = drop_named_headers(hdrs, 1, self.conn_drop)
         hdrs[0] = STATUS_LINES.get(code) or status_line(code)
-        close = client.close_after or not client.req_done or self.rt.draining
+        rt = self.rt
+        close = client.close_after or not client.req_done or rt.draining
         head_only = client.is_head
-        chunked_out = until_close = False
-        if head_only or code == 204 or code == 304:
-            if head_only and self.chunked_in and client.can_chunk():
-                hdrs.append(_TE_CHUNKED)
-        elif not self.has_length:
-            until_close = not self.chunked_in
-            if client.can_chunk():
-                chunked_out = True
-                hdrs.append(_TE_CHUNKED)
-            else:
-                close = True  # the client learns the end of the body from the close
-        hdrs.append(self.rt.lb_close_end if close else self.rt.lb_keep_alive_end)
-        self.chunked_out = chunked_out
-        self.until_close = until_close
+        if self.has_length and not head_only and code != 204 and code != 304:
+            # the common case: a Content-Length body, passed through as it comes
+            self.chunked_out = self.until_close = False
+        else:
+            chunked_out = until_close = False
+            if head_only or code == 204 or code == 304:
+                if head_only and self.chunked_in and client.can_chunk():
+                    hdrs.append(_TE_CHUNKED)
+            else:  # no Content-Length
+                until_close = not self.chunked_in
+                if client.can_chunk():
+                    chunked_out = True
+                    hdrs.append(_TE_CHUNKED)
+                else:
+                    close = True  # the client learns the end of the body from the close
+            self.chunked_out = chunked_out
+            self.until_close = until_close
+        hdrs.append(rt.lb_close_end if close else rt.lb_keep_alive_end)
         client.close_after = close
         client.status = code
         if head_only:

@@ -164,7 +164,8 @@ def _duration_us(text: str) -> float:
 
 def wrk_argv(url: str, threads: int, connections: int, duration_s: float,
              cpu: str | None = None, script: Path = WRK_SCRIPT) -> list[str]:
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--latency",
+    # wrk takes whole seconds only
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--latency",
             "--timeout", "5s", "-s", str(script), url]
     return ["taskset", "-c", cpu, *argv] if cpu is not None else argv
 
@@ -368,8 +369,10 @@ def round_record(result: WrkResult, cpu: tuple[float, float] | None,
     return record
 
 
-def ratios(summaries: dict[str, dict], reference: str = "haproxy") -> dict[str, dict]:
-    """Each lbapp target against the reference: req/s ratio and p99 ratio."""
+def ratios(summaries: dict[str, dict], reference: str = "haproxy",
+           rounds: dict[str, list[dict]] | None = None) -> dict[str, dict]:
+    """Each lbapp target against the reference: req/s and p99 ratios of the medians; with
+    ``rounds``, also the ratios of each round (run next to each other in time)."""
     ref = summaries.get(reference) or {}
     out = {}
     for key, s in summaries.items():
@@ -377,6 +380,11 @@ def ratios(summaries: dict[str, dict], reference: str = "haproxy") -> dict[str, 
             continue
         out[key] = {"rps_ratio": round(s["rps"] / ref["rps"], 3),
                     "p99_ratio": round(s["p99_us"] / ref["p99_us"], 3) if ref.get("p99_us") else None}
+        if rounds and rounds.get(key) and rounds.get(reference):
+            pairs = list(zip(rounds[key], rounds[reference]))
+            out[key]["rps_ratio_per_round"] = [round(a["rps"] / b["rps"], 3) for a, b in pairs]
+            out[key]["p99_ratio_per_round"] = [round(a["p99_us"] / b["p99_us"], 3)
+                                               for a, b in pairs]
     return out
 
 
@@ -392,9 +400,10 @@ def print_table(console, targets: list[Target], summaries: dict[str, dict],
 
     table = Table(title="proxy benchmark: median of the rounds")
     columns = ("target", "CPU pin", "req/s", "p50", "p99", "proxy CPU", "us/req usr+sys",
-               "machine CPU", "err", f"/{reference} req/s", f"/{reference} p99")
+               "CPU0/CPU1 busy", "errors", "req/s ratio", "p99 ratio")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("target", "CPU pin") else "right")
+        table.add_column(column, justify="left" if column in ("target", "CPU pin") else "right",
+                         no_wrap=True)
     for t in targets:
         s = summaries.get(t.key) or {}
         if not s:
@@ -403,13 +412,14 @@ def print_table(console, targets: list[Target], summaries: dict[str, dict],
         r = ratio.get(t.key) or {}
         per_req = ("-" if s["user_us_per_request"] is None else
                    f"{s['user_us_per_request']:.1f}+{s['sys_us_per_request']:.1f}")
-        machine = " ".join(f"{b:.0f}" for b in s.get("cpu_busy_percent", {}).values())
+        machine = "/".join(f"{b:.0f}" for b in s.get("cpu_busy_percent", {}).values())
         table.add_row(
             t.label, t.placement, f"{s['rps']:,.0f}", _fmt_us(s["p50_us"]), _fmt_us(s["p99_us"]),
             "-" if s["cpu_percent"] is None else f"{s['cpu_percent']:.0f}%", per_req,
             machine + "%" if machine else "-", str(s["errors"]),
             f"{r['rps_ratio']:.2f}x" if r else "", f"{r['p99_ratio']:.2f}x" if r.get("p99_ratio") else "")
     console.print(table)
+    console.print(f"ratios: lbapp / {reference} (req/s: higher is better; p99: lower is better)")
 
 
 # -------------------------------------------------------------------------------------------
@@ -631,7 +641,7 @@ class Bench:
                 # Logs and rendered configs stay in /run/lblab/<lab>/ when the run failed.
                 teardown(a.lab, keep_logs=failed, progress=self.say)
         summaries = {t.key: t.summary() for t in self.targets}
-        ratio = ratios(summaries)
+        ratio = ratios(summaries, rounds={t.key: t.rounds for t in self.targets})
         return {"started": started, "command": " ".join(["python -m benchmarks.proxy_bench",
                                                          *sys.argv[1:]]),
                 "settings": {k: v for k, v in vars(a).items()},
@@ -670,8 +680,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.proxy_bench",
                                 description="lbapp's LB beside HAProxy and nginx, measured with "
                                             "wrk inside a lab of its own")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (10)")
-    p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per target (3)")
+    p.add_argument("--duration", type=int, default=10, help="seconds per measured run (10)")
+    p.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target (3)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3); median reported")
     p.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
@@ -712,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     args = parse_args(argv)
-    console = Console(width=max(132, shutil.get_terminal_size((132, 24)).columns))
+    console = Console(width=max(150, shutil.get_terminal_size((150, 24)).columns))
     missing = [tool for tool in ("wrk", "haproxy", "nginx", "taskset") if shutil.which(tool) is None]
     if missing:
         console.print(f"missing tools: {', '.join(missing)} (run tools/setup.sh)")
@@ -736,18 +746,23 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"wrk: {report['placement']['wrk']}, {args.connections} connections, keep-alive; "
                   f"backends: {report['placement']['backends']}; proxies: "
                   f"{report['placement']['proxies']}. CPU = utime+stime of the proxy's processes "
-                  "in % of one core (user + system us per request); machine CPU = busy % of each CPU "
-                  "during the run (everything: wrk, backends, kernel network work, other labs).",
+                  "in % of one core (summed over its processes; user + system us per request); "
+                  "CPU0/CPU1 busy = each CPU during the run (everything: wrk, backends, kernel "
+                  "network work, other labs).",
                   highlight=False)
     goal = report["goal"]
     for key, r in report["ratios_vs_haproxy"].items():
         label = next(t.label for t in bench.targets if t.key == key)
         ok_rps = r["rps_ratio"] >= goal["rps_ratio_min"]
         ok_p99 = r["p99_ratio"] is not None and r["p99_ratio"] <= goal["p99_ratio_max"]
-        console.print(f"{label} / HAProxy: req/s {r['rps_ratio']:.2f}x "
+        console.print(f"{label} / HAProxy: req/s {r['rps_ratio']:.3f}x "
                       f"(goal >= {goal['rps_ratio_min']}: {'met' if ok_rps else 'not met'}), "
-                      f"p99 {r['p99_ratio']:.2f}x (goal <= {goal['p99_ratio_max']}: "
-                      f"{'met' if ok_p99 else 'not met'})")
+                      f"p99 {r['p99_ratio']:.3f}x (goal <= {goal['p99_ratio_max']}: "
+                      f"{'met' if ok_p99 else 'not met'})", highlight=False)
+        if r.get("rps_ratio_per_round"):
+            console.print("    per round: req/s " + " ".join(f"{x:.2f}" for x in r["rps_ratio_per_round"])
+                          + ", p99 " + " ".join(f"{x:.2f}" for x in r["p99_ratio_per_round"]),
+                          highlight=False)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"proxy-bench-{report['started']}.json"

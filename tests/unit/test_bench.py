@@ -76,6 +76,7 @@ def test_wrk_argv_pins_keeps_alive_and_asks_for_latency():
     assert "--latency" in argv and str(pb.WRK_SCRIPT) in argv
     assert argv[-1] == "http://10.0.1.1:80/"
     assert not any("Connection" in a for a in argv)  # keep-alive is wrk's default
+    assert "-d2s" in pb.wrk_argv("http://x/", 1, 1, 1.6)  # whole seconds only
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
@@ -170,6 +171,10 @@ def test_summary_is_the_median_of_the_rounds_and_ratios_use_haproxy():
     assert summaries["lbapp"]["cpu_busy_percent"] == {"cpu0": 50.0, "cpu1": 90.0}
     ratio = pb.ratios(summaries)
     assert ratio == {"lbapp": {"rps_ratio": round(900 / 1100, 3), "p99_ratio": round(2000 / 1500, 3)}}
+    per_round = pb.ratios(summaries, rounds={"lbapp": lbapp.rounds, "haproxy": haproxy.rounds})
+    assert per_round["lbapp"]["rps_ratio_per_round"] == [0.9, round(800 / 1100, 3),
+                                                         round(1000 / 1200, 3)]
+    assert per_round["lbapp"]["p99_ratio_per_round"] == [2.0, round(1000 / 1500, 3), 1.5]
 
 
 def test_round_record_cpu_per_request():

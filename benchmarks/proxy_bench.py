@@ -61,6 +61,8 @@ HAPROXY_PORT = 8001
 NGINX_PROXY_PORT = 8002
 LBAPP_MULTI_PORT = 8010
 LBAPP_MULTI_ADMIN_PORT = 9110
+LBAPP_BASELINE_PORT = 8011
+LBAPP_BASELINE_ADMIN_PORT = 9111
 BODY = "ok"
 
 # The timeouts and retries every proxy is given (lbapp's config defaults).
@@ -109,7 +111,7 @@ def render_nginx_proxy_conf(lab: str, node: str, run_dir: Path | str, listen: st
 
 
 def render_lbserver_settings(lab: str, node: str, name: str, lb_id: str, port: int,
-                             admin_port: int, workers: int, etcd_endpoints: list[str],
+                             admin_port: int, workers: int | None, etcd_endpoints: list[str],
                              redis_url: str | None, log_file: Path | str) -> str:
     from topo.render import render
 
@@ -488,6 +490,26 @@ class Bench:
             argv = ["taskset", "-c", cpu, *argv]
         return self.spawn(node, argv, name)
 
+    def start_lbserver(self, node: str, key: str, name: str, port: int, admin_port: int,
+                       workers: int | None, tree: Path, cpu: str | None) -> subprocess.Popen:
+        """A second lbapp LB server on the LB node (same LB config in etcd), from ``tree``."""
+        from topo.daemons.controlplane import etcd_endpoints, redis_url
+
+        topo = self.lab.topo
+        directory = self.run_dir / key
+        directory.mkdir(parents=True, exist_ok=True)
+        settings = directory / "lbserver.yaml"
+        settings.write_text(render_lbserver_settings(
+            self.lab.name, node, name, topo.service.lb_id, port, admin_port, workers,
+            etcd_endpoints(topo), redis_url(topo), directory / "lbserver.log"))
+        argv = ["env", f"PYTHONPATH={tree}", sys.executable, "-m", "lbapp.lbserver",
+                "--settings", str(settings)]
+        if cpu is not None:
+            argv = ["taskset", "-c", cpu, *argv]
+        proc = self.spawn(node, argv, key)
+        self.wait_http(node, "127.0.0.1", admin_port, "/-/ready", f"lbapp {name}", proc)
+        return proc
+
     def setup(self) -> None:
         from topo import configdb
         from topo.daemons.controlplane import etcd_endpoints, redis_url
@@ -514,10 +536,13 @@ class Bench:
             self.targets.append(Target("direct", "backend direct", DIRECT_PORT,
                                        [proc.pid], a.proxy_cpu))
 
-        if "lbapp" in wanted:
+        if any(t.startswith("lbapp") for t in wanted):
+            # Every lbapp LB of the lab (and those started here) follows this config.
             revision, written = configdb.put_config(lab, topo.service.lb_id, lb_config(backends))
             configdb.publish_changed(lab, topo.service.lb_id)
             configdb.wait_applied(lab, [lb], revision, written, timeout=30)
+
+        if "lbapp" in wanted:
             daemon = lab.daemon(lb, "lbserver")
             main = lab.process_of(daemon)
             pids = process_tree(main.pid)
@@ -529,20 +554,19 @@ class Bench:
             self.say(f"lbapp LB on {lb}:{topo.nodes[lb].port} serving config revision {revision} "
                      f"(be1, be2 :{BACKEND_PORT}); pid {main.pid} pinned to CPU {a.proxy_cpu}")
 
+        if "lbapp-baseline" in wanted:
+            # lbapp from another source tree (e.g. `git archive OLD lbapp | tar -x -C DIR`),
+            # one process pinned like the lab's own: before/after in the same run.
+            proc = self.start_lbserver(lb, "lbapp-baseline", f"{lb}-base", LBAPP_BASELINE_PORT,
+                                       LBAPP_BASELINE_ADMIN_PORT, None, Path(a.baseline_tree),
+                                       a.proxy_cpu)
+            self.targets.append(Target("lbapp-baseline", "lbapp baseline tree",
+                                       LBAPP_BASELINE_PORT, [proc.pid], a.proxy_cpu))
+
         if a.lbapp_workers > 1 and "lbapp-multi" in wanted:
-            directory = self.run_dir / "lbapp-multi"
-            directory.mkdir(parents=True, exist_ok=True)
-            settings = directory / "lbserver.yaml"
-            settings.write_text(render_lbserver_settings(
-                lab.name, lb, f"{lb}-w{a.lbapp_workers}", topo.service.lb_id, LBAPP_MULTI_PORT,
-                LBAPP_MULTI_ADMIN_PORT, a.lbapp_workers, etcd_endpoints(topo), redis_url(topo),
-                directory / "lbserver.log"))
-            env_python = sys.executable
-            argv = ["env", f"PYTHONPATH={ROOT}", env_python, "-m", "lbapp.lbserver",
-                    "--settings", str(settings)]
-            proc = self.spawn(lb, argv, "lbapp-multi")
-            self.wait_http(lb, "127.0.0.1", LBAPP_MULTI_ADMIN_PORT, "/-/ready",
-                           f"lbapp with {a.lbapp_workers} workers", proc)
+            proc = self.start_lbserver(lb, "lbapp-multi", f"{lb}-w{a.lbapp_workers}",
+                                       LBAPP_MULTI_PORT, LBAPP_MULTI_ADMIN_PORT, a.lbapp_workers,
+                                       ROOT, None)
             self.targets.append(Target("lbapp-multi", f"lbapp workers={a.lbapp_workers}",
                                        LBAPP_MULTI_PORT, [proc.pid], "none"))
 
@@ -674,6 +698,7 @@ def environment() -> dict[str, Any]:
 
 
 ALL_TARGETS = ("direct", "lbapp", "lbapp-multi", "haproxy", "nginx")
+EXTRA_TARGETS = ("lbapp-baseline",)  # added by --baseline-tree
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -689,6 +714,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="workers of the multi-worker lbapp target (2; 0 or 1 leaves it out)")
     p.add_argument("--targets", default=",".join(ALL_TARGETS),
                    help=f"comma-separated subset of {','.join(ALL_TARGETS)}")
+    p.add_argument("--baseline-tree", metavar="DIR",
+                   help="also measure lbapp from DIR (a tree holding lbapp/, e.g. an older "
+                        "commit: git archive REV lbapp | tar -x -C DIR), pinned like lbapp")
     p.add_argument("--client-cpu", default="0", help="CPU list of wrk and the backends (0)")
     p.add_argument("--proxy-cpu", default="1", help="CPU list of the proxy under test (1)")
     p.add_argument("--lab", default="bench", help="lab name (bench)")
@@ -699,7 +727,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out-dir", default=str(RESULTS_DIR), help="where the JSON result goes")
     args = p.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    unknown = sorted(set(args.targets) - set(ALL_TARGETS))
+    if args.baseline_tree:
+        if not (Path(args.baseline_tree) / "lbapp" / "lbserver").is_dir():
+            p.error(f"--baseline-tree {args.baseline_tree}: no lbapp/lbserver in it")
+        args.baseline_tree = str(Path(args.baseline_tree).resolve())
+        at = args.targets.index("lbapp") + 1 if "lbapp" in args.targets else 0
+        args.targets.insert(at, "lbapp-baseline")
+    unknown = sorted(set(args.targets) - set(ALL_TARGETS) - set(EXTRA_TARGETS))
     if unknown:
         p.error(f"unknown targets: {', '.join(unknown)} (known: {', '.join(ALL_TARGETS)})")
     if args.rounds < 1 or args.duration <= 0 or args.connections < 1 or args.threads < 1:

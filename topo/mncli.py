@@ -3,9 +3,11 @@ the node's existing namespace, with its interfaces and addresses known to Minine
 commands work (`nodes`, `pingall`, `lb1 ip route`, `client1 curl http://lb.payment.example/`)."""
 from __future__ import annotations
 
+import sys
+
 from mininet.cli import CLI
 from mininet.link import Intf
-from mininet.log import setLogLevel
+from mininet.log import lg, setLogLevel
 from mininet.net import Mininet
 
 from topo.network import NamespaceHost
@@ -18,6 +20,9 @@ def _no_move(*_args, **_kwargs):
 
 def attach(lab) -> Mininet:
     setLogLevel("info")
+    # Mininet's console handler writes to stderr; what the CLI prints belongs on stdout.
+    for handler in lg.handlers:
+        handler.setStream(sys.stdout)
     net = Mininet(topo=None, controller=None, build=False, autoSetMacs=False)
     for node, spec in lab.topo.nodes.items():
         host = net.addHost(node, cls=NamespaceHost, netns_name=lab.ns(node))

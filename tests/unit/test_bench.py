@@ -186,11 +186,25 @@ def test_round_record_cpu_per_request():
     assert pb.round_record(result, None)["cpu_percent"] is None
 
 
-def test_arguments():
+def test_arguments(tmp_path):
     args = pb.parse_args(["--duration", "3", "--targets", "lbapp,haproxy"])
     assert args.duration == 3 and args.targets == ["lbapp", "haproxy"]
     with pytest.raises(SystemExit):
         pb.parse_args(["--targets", "lbapp,squid"])
+    with pytest.raises(SystemExit):  # not a tree with lbapp in it
+        pb.parse_args(["--baseline-tree", str(tmp_path)])
+    (tmp_path / "lbapp" / "lbserver").mkdir(parents=True)
+    args = pb.parse_args(["--baseline-tree", str(tmp_path), "--targets", "lbapp,haproxy"])
+    assert args.targets == ["lbapp", "lbapp-baseline", "haproxy"]
+
+
+def test_baseline_settings_have_no_workers_key(tmp_path):
+    """An lbapp from before the workers setting must accept the file (unknown keys fail)."""
+    import yaml
+
+    text = pb.render_lbserver_settings("bench", "lb1", "lb1-base", "payment", 8011, 9111, None,
+                                       ["http://10.2.0.11:2379"], None, tmp_path / "lb.log")
+    assert "workers" not in yaml.safe_load(text)
 def test_lbserver_settings_render_and_validate(tmp_path):
     import yaml
 

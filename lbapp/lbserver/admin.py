@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from aiohttp import web
 
@@ -14,6 +14,8 @@ from lbapp.lbserver.metrics import render
 
 if TYPE_CHECKING:
     from lbapp.lbserver.server import LBServer
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(server: "LBServer") -> web.Application:
@@ -54,8 +56,15 @@ def build_app(server: "LBServer") -> web.Application:
             "backends": rt.backends_status(),
         })
 
+    return admin_application(metrics=metrics, healthy=healthy, ready=ready, status=status,
+                             start_drain=server.start_drain)
+
+
+def admin_application(*, metrics: Handler, healthy: Handler, ready: Handler, status: Handler,
+                      start_drain: Callable[[str], None]) -> web.Application:
+    """The admin routes, shared by a single LB process and the supervisor of its workers."""
     async def drain(_: web.Request) -> web.Response:
-        server.start_drain("POST /-/drain")
+        start_drain("POST /-/drain")
         return web.Response(status=202, text="draining\n")
 
     app = web.Application()

@@ -127,12 +127,7 @@ class ClientConnection(asyncio.Protocol):
         self.connect_token = -1
         if self.busy:
             self.busy = False
-            upstream = self.upstream
-            if upstream is not None:
-                self.upstream = None
-                upstream.client = None
-                upstream.transport.abort()
-            self._end_attempt()
+            self._abandon_attempt()
             stats = self.backend.stats if self.backend is not None else self.rt.local_stats
             stats.observe(self.status or CLIENT_CLOSED, perf_counter() - self.t0)
 
@@ -448,6 +443,15 @@ class ClientConnection(asyncio.Protocol):
             return
         self._respond_local(code)
 
+    def _abandon_attempt(self) -> None:
+        """Give up the exchange in progress: its upstream connection (if any) is cut, not pooled."""
+        upstream = self.upstream
+        if upstream is not None:
+            self.upstream = None
+            upstream.client = None
+            upstream.transport.abort()
+        self._end_attempt()
+
     def upstream_broken(self) -> None:
         """The response had started and cannot be completed: cut the client connection."""
         self.upstream = None
@@ -545,12 +549,7 @@ class ClientConnection(asyncio.Protocol):
             self.deferred.append((self._fatal, (code,)))
             return
         if self.busy:
-            upstream = self.upstream
-            if upstream is not None:
-                self.upstream = None
-                upstream.client = None
-                upstream.transport.abort()
-            self._end_attempt()
+            self._abandon_attempt()
             if self.status:  # the response had started: nothing sensible to add
                 self.busy = False
                 self._close()

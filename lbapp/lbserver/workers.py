@@ -37,6 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from lbapp.lbserver.admin import admin_application
 from lbapp.lbserver.settings import Settings
 
 log = logging.getLogger("lbapp.lbserver")
@@ -319,17 +320,8 @@ class Supervisor:
             body = merge_metrics(texts, len(self.workers))
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-        async def drain(_: web.Request) -> web.Response:
-            self.start_drain("POST /-/drain")
-            return web.Response(status=202, text="draining\n")
-
-        app = web.Application()
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/-/healthy", healthy)
-        app.router.add_get("/-/ready", ready)
-        app.router.add_get("/-/status", status)
-        app.router.add_post("/-/drain", drain)
-        return app
+        return admin_application(metrics=metrics, healthy=healthy, ready=ready, status=status,
+                                 start_drain=self.start_drain)
 
     # -- drain -------------------------------------------------------------------------------
     def start_drain(self, why: str) -> None:

@@ -256,3 +256,18 @@ def http_get(port: int, path: str, method: str = "GET", headers: dict | None = N
 
 def base_config(backends: list[Backend], **extra) -> dict:
     return {"backend_servers": [b.entry() for b in backends], "poll_frequency": 1000, **extra}
+
+
+def sigterm_and_check_drain(lb: "LB") -> None:
+    """SIGTERM the LB with a keep-alive client connection open: readiness drops at once, the
+    open connection is still served during the grace period (told to close), and the LB exits 0."""
+    conn = http.client.HTTPConnection("127.0.0.1", lb.port, timeout=5)
+    conn.request("GET", "/")
+    assert conn.getresponse().read()
+    lb.proc.signal(signal.SIGTERM)
+    wait_until(lambda: lb.admin("/-/ready")[0] == 503, 2, "not ready after SIGTERM")
+    conn.request("GET", "/")
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 200 and resp.getheader("Connection") == "close"
+    assert lb.proc.wait(10) == 0

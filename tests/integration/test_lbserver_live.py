@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import signal
 import socket
 import statistics
 import threading
@@ -15,7 +14,8 @@ from collections import Counter
 import pytest
 
 from lbapp import keys
-from tests.integration.harness import base_config, http_get, missing_daemons, wait_until
+from tests.integration.harness import (base_config, http_get, missing_daemons, sigterm_and_check_drain,
+                                       wait_until)
 
 pytestmark = pytest.mark.skipif(
     bool(missing_daemons()),
@@ -342,14 +342,4 @@ def test_sigterm_drains_and_exits_0(lab):
     be1 = lab.backend("be1")
     etcd.put_config(base_config([be1]))
     lb = lab.lb(etcd, redis, drain_grace_ms=800)
-    conn = http.client.HTTPConnection("127.0.0.1", lb.port, timeout=5)
-    conn.request("GET", "/")
-    assert conn.getresponse().read()
-    lb.proc.signal(signal.SIGTERM)
-    wait_until(lambda: lb.admin("/-/ready")[0] == 503, 2, "not ready after SIGTERM")
-    # an open keep-alive connection still works during the grace period, then is closed
-    conn.request("GET", "/")
-    resp = conn.getresponse()
-    resp.read()
-    assert resp.status == 200 and resp.getheader("Connection") == "close"
-    assert lb.proc.wait(10) == 0
+    sigterm_and_check_drain(lb)

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from lbapp import keys
-from tests.integration.harness import PY, base_config, free_port, missing_daemons, wait_until
+from tests.integration.harness import (PY, base_config, free_port, missing_daemons, sigterm_and_check_drain,
+                                       wait_until)
 
 pytestmark = pytest.mark.skipif(
     bool(missing_daemons()),
@@ -100,17 +101,7 @@ def test_a_dead_worker_is_restarted_and_readiness_follows(stack):
 def test_sigterm_drains_every_worker_and_exits_0(stack):
     _, _, _, lb, _ = stack
     pids = worker_pids(lb)
-    conn = http.client.HTTPConnection("127.0.0.1", lb.port, timeout=5)
-    conn.request("GET", "/")
-    assert conn.getresponse().read()
-    lb.proc.signal(signal.SIGTERM)
-    wait_until(lambda: lb.admin("/-/ready")[0] == 503, 2, "not ready after SIGTERM")
-    # an open keep-alive connection still works during the grace period, told to close
-    conn.request("GET", "/")
-    resp = conn.getresponse()
-    resp.read()
-    assert resp.status == 200 and resp.getheader("Connection") == "close"
-    assert lb.proc.wait(10) == 0
+    sigterm_and_check_drain(lb)
     assert not any(alive(pid) for pid in pids)
     assert "every worker has stopped" in lb.proc.output()
 

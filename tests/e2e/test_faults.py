@@ -1,6 +1,7 @@
 """Fault primitives do what they say on the real lab, and heal undoes them exactly."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -39,6 +40,23 @@ def test_full_loss_then_removed(healthy_lab):
     assert http_status(lab, "client1") == "200"
     lab.fault("loss", node="client2", percent=0)
     assert http_status(lab, "client2") == "200"
+
+
+def test_partial_loss_drops_that_share_of_packets_each_way(healthy_lab):
+    lab = healthy_lab
+    percent = 30
+    lab.fault("loss", node="client3", percent=percent)
+    try:
+        out = lab.run("client3", ["ping", "-n", "-q", "-c", "600", "-i", "0.005", "-W", "1",
+                                  "192.168.1.100"], timeout=30).stdout
+    finally:
+        lab.fault("loss", node="client3", percent=0)
+    measured = float(re.search(r"([0-9.]+)% packet loss", out).group(1)) / 100
+    # The echo request leaves and the reply enters client3: each is dropped with p.
+    expected = 1 - (1 - percent / 100) ** 2
+    print(f"loss {percent}% each way: {measured:.1%} of echoes lost, expected {expected:.1%}")
+    assert abs(measured - expected) < 0.08, out   # ~4 standard deviations for 600 echoes
+    assert http_status(lab, "client3") == "200"
 
 
 def test_link_down_withdraws_lb_and_link_up_restores(healthy_lab):

@@ -148,8 +148,22 @@ class Runtime:
         self._pools = keep
         self._set_key_header(snap.key_header if snap.key_kind == KEY_HEADER else None)
         self.snapshot = snap
+        self._carry_in_flight(snap)
         self.refresh_exclusions()
         return snap
+
+    def _carry_in_flight(self, snap: Snapshot) -> None:
+        """Requests in flight go on counting against their backend on the new balancer, so
+        least_connections, power_of_two_choices and bounded load do not see every backend idle
+        after each config or health change; their finish is then reported to the new one."""
+        balancer = snap.balancer
+        for client in self.clients:
+            if client.in_attempt and client.balancer is not balancer:
+                if snap.tracks_load:
+                    balancer.on_start(client.backend.name)
+                    client.balancer = balancer
+                else:
+                    client.in_attempt = False
 
     def _set_key_header(self, lname: bytes | None) -> None:
         kinds = self._base_header_kinds

@@ -75,3 +75,36 @@ def test_request_stats_and_exposition():
     assert 'lbapp_lb_request_duration_seconds_bucket{backend="be1",le="+Inf"} 1.0' in text
     assert 'lbapp_lb_config_refreshes_total{result="applied",source="push"} 1.0' in text
     assert "lbapp_lb_ready 1.0" in text
+
+
+class InFlightClient:
+    """The fields of a client connection the runtime reads when it swaps balancers."""
+
+    def __init__(self, rt, name):
+        self.balancer, self.backend, self.in_attempt = rt.snapshot.balancer, rt.snapshot.backends[name], True
+        self.balancer.on_start(name)
+
+
+def test_in_flight_requests_count_on_the_new_balancer():
+    rt = Runtime(SETTINGS)
+    rt.apply(config(("be1", 8081), ("be2", 8082), algorithm="least_connections"), 1, {}, 1)
+    clients = [InFlightClient(rt, "be1") for _ in range(3)]
+    rt.clients.update(clients)
+    rt.apply(config(("be1", 8081), ("be2", 8082), ("be3", 8083), algorithm="least_connections"),
+             2, {}, 2)
+    new = rt.snapshot.balancer
+    assert new.in_flight() == {"be1": 3, "be2": 0, "be3": 0}
+    assert [new.pick() for _ in range(4)].count("be1") == 0   # be1 is the busy one
+    for client in clients:
+        assert client.balancer is new
+        client.balancer.on_finish("be1")
+    assert new.in_flight()["be1"] == 0
+
+
+def test_in_flight_requests_stop_counting_when_the_new_balancer_does_not_track_load():
+    rt = Runtime(SETTINGS)
+    rt.apply(config(("be1", 8081), ("be2", 8082), algorithm="power_of_two_choices"), 1, {}, 1)
+    client = InFlightClient(rt, "be2")
+    rt.clients.add(client)
+    rt.apply(config(("be1", 8081), ("be2", 8082), algorithm="round_robin"), 2, {}, 2)
+    assert not client.in_attempt

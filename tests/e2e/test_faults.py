@@ -23,6 +23,16 @@ def http_status(lab, client="client1") -> str:
     return result.stdout
 
 
+def wait_nexthops(lab, wanted: list[str], timeout: float) -> float:
+    """Seconds until r1's anycast route has exactly ``wanted`` as nexthops."""
+    start = time.monotonic()
+    while converge.route_nexthops(lab, "r1", "10.0.0.100/32") != wanted:
+        assert time.monotonic() - start < timeout, (
+            f"r1 nexthops {converge.route_nexthops(lab, 'r1', '10.0.0.100/32')}, wanted {wanted}")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
 def test_partition_and_heal(healthy_lab):
     lab = healthy_lab
     assert dns_works(lab)
@@ -62,13 +72,21 @@ def test_partial_loss_drops_that_share_of_packets_each_way(healthy_lab):
 def test_link_down_withdraws_lb_and_link_up_restores(healthy_lab):
     lab = healthy_lab
     lab.fault("link_down", node="lb3", peer="edge")
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and "10.0.1.3" in converge.route_nexthops(lab, "r1", "10.0.0.100/32"):
-        time.sleep(0.05)
-    assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2"]
+    wait_nexthops(lab, ["10.0.1.1", "10.0.1.2"], timeout=3)
     lab.heal_all()
     lab.wait_converged(timeout=30)
     assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+
+
+def test_hung_lb_is_withdrawn_and_announced_again(healthy_lab):
+    lab = healthy_lab
+    lab.fault("stop", node="lb2", daemon="lbserver")    # accepts TCP, never answers
+    withdrawn = wait_nexthops(lab, ["10.0.1.1", "10.0.1.3"], timeout=3)
+    assert http_status(lab, "client1") == "200"
+    lab.fault("cont", node="lb2", daemon="lbserver")
+    announced = wait_nexthops(lab, ["10.0.1.1", "10.0.1.2", "10.0.1.3"], timeout=3)
+    print(f"hung LB withdrawn after {withdrawn * 1000:.0f} ms, back {announced * 1000:.0f} ms "
+          "after it answered again")
 
 
 def test_stop_and_continue_daemon(healthy_lab):

@@ -1,6 +1,7 @@
 """Minimal client of BIRD's control socket: the line protocol birdc speaks."""
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 
@@ -39,13 +40,7 @@ class BirdControl:
     def protocols(self) -> dict[str, dict[str, str]]:
         """`show protocols` as name -> {proto, table, state, since, info}."""
         found = {}
-        code = ""
-        for line in self.command("show protocols"):
-            # "DDDD-text" starts a block of code DDDD; " text" continues the current block
-            if line.startswith(" "):
-                text = line[1:]
-            else:
-                code, text = line[:4], line[5:]
+        for code, text in reply_blocks(self.command("show protocols")):
             if code != "1002":
                 continue
             fields = text.split(None, 5)
@@ -56,3 +51,33 @@ class BirdControl:
                     "info": fields[5].strip() if len(fields) > 5 else "",
                 }
         return found
+
+    def route_prefixes(self, command: str) -> list[str]:
+        """Prefixes a `show route ...` command lists (e.g. `show route filtered`)."""
+        return route_prefixes(self.command(command))
+
+
+def reply_blocks(lines: list[str]) -> list[tuple[str, str]]:
+    """(code, text) per reply line: "DDDD-text" starts a block of code DDDD, " text" continues it."""
+    blocks, code = [], ""
+    for line in lines:
+        if line.startswith(" "):
+            text = line[1:]
+        else:
+            code, text = line[:4], line[5:]
+        blocks.append((code, text))
+    return blocks
+
+
+def route_prefixes(lines: list[str]) -> list[str]:
+    """The prefixes of a `show route` reply, in order (a route line starts with its prefix)."""
+    prefixes = []
+    for code, text in reply_blocks(lines):
+        if code != "1007" or not text or text[0].isspace():
+            continue
+        first = text.split()[0]
+        try:
+            prefixes.append(str(ipaddress.ip_network(first)))
+        except ValueError:
+            continue
+    return prefixes

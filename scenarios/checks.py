@@ -205,32 +205,37 @@ def _latency(c: Latency, ctx: Context) -> CheckResult:
 
 def _route_nexthops(c: RouteNexthops, ctx: Context) -> CheckResult:
     polls = list(ctx.route_polls.get((c.router, c.prefix), ()))
+    where = f"{c.prefix} on {c.router}: "
     lo = c.after
     if c.within is not None:
         hi = c.after + c.within
         inwin = [p for p in polls if lo <= p.t <= hi]
         if not inwin:
-            return CheckResult(c.kind, False, None, c.count, "no route polls in the window")
+            return CheckResult(c.kind, False, None, c.count, where + "no route polls in the window")
         hit = next((p for p in inwin if p.nexthops is not None and len(p.nexthops) == c.count), None)
         if hit is not None:
             return CheckResult(c.kind, True, round(hit.t - c.after, 6), c.within,
-                               f"{c.count} nexthops after {fd(hit.t - c.after)}: {', '.join(hit.nexthops)}")
+                               where + f"{c.count} nexthops after {fd(hit.t - c.after)}: {_hops(hit.nexthops)}")
         last = inwin[-1]
         seen = "error: " + (last.error or "?") if last.nexthops is None else f"{len(last.nexthops)} nexthops"
         return CheckResult(c.kind, False, None, c.within,
-                           f"never {c.count} nexthops within {fd(c.within)} (last poll: {seen}, "
+                           where + f"never {c.count} nexthops within {fd(c.within)} (last poll: {seen}, "
                            f"{len(inwin)} polls)")
     hi = c.before if c.before is not None else ctx.duration
     inwin = [p for p in polls if lo <= p.t < hi]
     if not inwin:
-        return CheckResult(c.kind, False, None, c.count, "no route polls in the window")
+        return CheckResult(c.kind, False, None, c.count, where + "no route polls in the window")
     bad = [p for p in inwin if p.nexthops is None or len(p.nexthops) != c.count]
     if bad:
         b = bad[0]
         seen = "poll error: " + (b.error or "?") if b.nexthops is None else f"{len(b.nexthops)} nexthops"
         return CheckResult(c.kind, False, None if b.nexthops is None else len(b.nexthops), c.count,
-                           f"{len(bad)} of {len(inwin)} polls differ; first at +{fd(b.t)}: {seen}")
-    return CheckResult(c.kind, True, c.count, c.count, f"all {len(inwin)} polls: {', '.join(inwin[0].nexthops)}")
+                           where + f"{len(bad)} of {len(inwin)} polls differ; first at +{fd(b.t)}: {seen}")
+    return CheckResult(c.kind, True, c.count, c.count, where + f"all {len(inwin)} polls: {_hops(inwin[0].nexthops)}")
+
+
+def _hops(nexthops: list[str]) -> str:
+    return ", ".join(nexthops) if nexthops else "no route"
 
 
 def _traffic_sent(c: TrafficSent, ctx: Context) -> CheckResult:

@@ -38,6 +38,11 @@ def route_nexthops(lab, router: str, prefix: str) -> list[str]:
     return sorted(g for g in gateways if g)
 
 
+def filtered_routes(lab, router: str) -> list[str]:
+    """Prefixes the router received over BGP and its import filter rejected."""
+    return BirdRouter(lab.ctx(router)).control().route_prefixes("show route filtered")
+
+
 def bgp_sessions(lab, router: str) -> dict[str, dict[str, str]]:
     """LB node -> BIRD protocol state on the router."""
     bird = BirdRouter(lab.ctx(router))

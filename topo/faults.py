@@ -2,6 +2,7 @@
 lab's ledger with what undoes it, so `heal_all` (from any process) restores the lab."""
 from __future__ import annotations
 
+import ipaddress
 import signal
 import socket
 import time
@@ -354,6 +355,79 @@ def config(lab, lb_id: str, set: dict, wait: bool = True) -> dict:
     return record
 
 
+# ---------------------------------------------------------------------------------- BGP
+
+
+def _speaker(lab, node: str):
+    from topo.daemons.bird import BirdSpeaker
+
+    if node not in lab.topo.nodes:
+        raise FaultError(f"no node {node!r} in lab {lab.name}")
+    speaker = next((d for d in lab.daemons(node) if isinstance(d, BirdSpeaker)), None)
+    if speaker is None:
+        raise FaultError(f"{node} runs no BGP speaker: announce/withdraw need an LB node")
+    return speaker
+
+
+def _announced(lab, node: str) -> list[dict]:
+    return [f for f in lab.ledger.faults() if f["action"] == "announce" and f["params"]["node"] == node]
+
+
+def _prefix(action: str, prefix: str) -> str:
+    try:
+        return str(ipaddress.ip_network(prefix, strict=True))
+    except ValueError as exc:
+        raise FaultError(f"{action}: prefix {prefix!r}: {exc}") from None
+
+
+def _rogue_route(lab, node: str, verb: str, prefix: str) -> None:
+    speaker = _speaker(lab, node)
+    result = netns.run(lab.ns(node), ["ip", "route", verb, "blackhole", prefix,
+                                      "table", str(speaker.ROGUE_TABLE), "proto", "static"])
+    if result.returncode != 0:
+        raise FaultError(f"{node}: ip route {verb} {prefix}: {result.stderr.strip()}")
+
+
+def _bird_routes(lab, node: str) -> list[str]:
+    """Prefixes BIRD on the node has learnt from its rogue kernel table."""
+    speaker = _speaker(lab, node)
+    try:
+        return speaker.control().route_prefixes(f"show route protocol {speaker.ROGUE_PROTOCOL}")
+    except (OSError, ConnectionError, RuntimeError):
+        return []
+
+
+def announce(lab, node: str, prefix: str, wait: bool = True) -> dict:
+    """A rogue or mistaken speaker: the node's BIRD announces `prefix` to its router(s), whose
+    import filter must drop it (undone by withdraw or heal). With wait, returns once the node's
+    BIRD has learnt the route (it then goes out on its BGP sessions at once)."""
+    net = _prefix("announce", prefix)
+    if any(f["params"]["prefix"] == net for f in _announced(lab, node)):
+        raise FaultError(f"{node} announces {net} already")
+    _rogue_route(lab, node, "add", net)
+    record = _record(lab, "announce", {"node": node, "prefix": net})
+    if wait and lab.daemon_state(_speaker(lab, node)) == "running":
+        deadline = time.monotonic() + 3
+        while net not in _bird_routes(lab, node):
+            if time.monotonic() > deadline:
+                raise FaultError(f"BIRD on {node} did not learn {net} from kernel table "
+                                 f"{_speaker(lab, node).ROGUE_TABLE} within 3 s")
+            time.sleep(0.02)
+    return record
+
+
+def withdraw(lab, node: str, prefix: str) -> dict:
+    """Stop announcing a prefix an earlier `announce` made the node send."""
+    net = _prefix("withdraw", prefix)
+    _speaker(lab, node)
+    announced = _announced(lab, node)
+    fault = next((f for f in announced if f["params"]["prefix"] == net), None)
+    if fault is None:
+        listed = ", ".join(f["params"]["prefix"] for f in announced) or "nothing"
+        raise FaultError(f"{node} does not announce {net} (it announces {listed})")
+    _undo(lab, fault)
+    return _done("withdraw", {"node": node, "prefix": net})
+
 
 # ---------------------------------------------------------------------------------- dispatch
 
@@ -362,6 +436,7 @@ ACTIONS = {
     "node_down": node_down, "node_up": node_up, "link_down": link_down, "link_up": link_up,
     "partition": partition, "heal": heal, "loss": loss, "delay": delay,
     "drain": drain, "undrain": undrain, "config": config,
+    "announce": announce, "withdraw": withdraw,
 }
 
 
@@ -389,6 +464,8 @@ def _undo(lab, fault: dict) -> None:
     elif action == "link_down":
         _set_links(lab, params["node"], [fault["interface"]], "up")
         _restore_routes(lab, params["node"])
+    elif action == "announce":
+        _rogue_route(lab, params["node"], "del", params["prefix"])
     elif action == "config":
         from topo.configdb import publish_changed, put_config, wait_applied
 

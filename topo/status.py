@@ -24,6 +24,7 @@ def collect(lab) -> dict:
         "nodes": [],
         "bgp": {},
         "ecmp": {},
+        "filtered_routes": {},
         "announcers": {},
         "dns_vip_holders": [],
         "etcd": {},
@@ -48,6 +49,10 @@ def collect(lab) -> dict:
         except (OSError, ConnectionError, RuntimeError) as exc:
             data["bgp"][router] = {"error": str(exc)}
         data["ecmp"][router] = {"prefix": vip, "nexthops": converge.route_nexthops(lab, router, vip)}
+        try:
+            data["filtered_routes"][router] = converge.filtered_routes(lab, router)
+        except (OSError, ConnectionError, RuntimeError) as exc:
+            data["filtered_routes"][router] = {"error": str(exc)}
     data["announcers"] = converge.announcers(lab)
     data["dns_vip_holders"] = converge.dns_vip_holders(lab)
     for daemon in lab.all_daemons():
@@ -106,6 +111,9 @@ def render(data: dict, console: Console | None = None) -> None:
         hops = route["nexthops"]
         console.print(f"ECMP on {router}: {route['prefix']} via "
                       + (", ".join(hops) if hops else "[red]no route[/]") + f" ({len(hops)} nexthops)")
+    for router, prefixes in data["filtered_routes"].items():
+        if prefixes and "error" not in prefixes:
+            console.print(f"rejected by {router}'s import filter: [yellow]{', '.join(prefixes)}[/]")
     if data["etcd"]:
         console.print("etcd: " + ", ".join(
             f"[{'green' if v == 'healthy' else 'red'}]{k} {v}[/]" for k, v in data["etcd"].items()))

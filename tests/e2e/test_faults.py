@@ -89,6 +89,31 @@ def test_hung_lb_is_withdrawn_and_announced_again(healthy_lab):
           "after it answered again")
 
 
+def test_rogue_announcements_reach_the_router_and_are_rejected(healthy_lab):
+    lab = healthy_lab
+    rogue = ["192.168.1.100/32", "10.1.0.0/24"]
+    for prefix in rogue:
+        lab.fault("announce", node="lb1", prefix=prefix)
+    start = time.monotonic()
+    while sorted(converge.filtered_routes(lab, "r1")) != sorted(rogue):
+        assert time.monotonic() - start < 3, converge.filtered_routes(lab, "r1")
+        time.sleep(0.02)
+    for prefix in rogue:
+        assert converge.route_nexthops(lab, "r1", prefix) == []
+    assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+    assert dns_works(lab) and http_status(lab) == "200"
+    with pytest.raises(FaultError, match="announces 10.1.0.0/24 already"):
+        lab.fault("announce", node="lb1", prefix="10.1.0.0/24")
+    with pytest.raises(FaultError, match="be1 runs no BGP speaker"):
+        lab.fault("announce", node="be1", prefix="10.9.0.0/24")
+    lab.fault("withdraw", node="lb1", prefix="10.1.0.0/24")
+    start = time.monotonic()
+    while converge.filtered_routes(lab, "r1") != ["192.168.1.100/32"]:
+        assert time.monotonic() - start < 3, converge.filtered_routes(lab, "r1")
+        time.sleep(0.02)
+    # heal (by the fixture) withdraws the rest
+
+
 def test_stop_and_continue_daemon(healthy_lab):
     lab = healthy_lab
     bird = lab.daemon("lb1", "bird")

@@ -26,7 +26,7 @@ def failed_checks(result: dict) -> list[str]:
 
 
 SCENARIOS = ["backend-crash", "lb-node-down", "lb-process-crash", "lb-drain", "config-push",
-             "redis-down", "etcd-down", "dns-primary-crash"]
+             "redis-down", "etcd-down", "dns-primary-crash", "rogue-announcement"]
 
 
 @pytest.mark.parametrize("name", SCENARIOS)

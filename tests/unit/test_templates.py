@@ -59,7 +59,13 @@ def test_speaker_announces_only_vip_and_starts_withdrawn(tmp_path):
     assert "protocol static vip {\n  disabled;" in conf
     assert "route 10.0.0.100/32 blackhole;" in conf
     assert "local 10.0.1.2 as 65002;" in conf and "neighbor 10.0.1.254 as 65000;" in conf
-    assert 'export where proto = "vip";' in conf
+    assert 'export where proto = "vip" || proto = "rogue";' in conf
+    assert "protocol kernel rogue {" in conf and "kernel table 200;" in conf and "learn;" in conf
+
+
+def test_router_keeps_rejected_announcements_visible(tmp_path):
+    conf = only(rendered("r1", "bird", tmp_path))
+    assert "import keep filtered on;" in conf
 
 
 @pytest.mark.skipif(shutil.which("bird") is None, reason="bird not installed")

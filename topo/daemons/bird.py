@@ -81,6 +81,9 @@ class BirdSpeaker(_Bird):
     template = "bird-speaker.conf.j2"
     UPLINK_PROTOCOL = "uplink"
     VIP_PROTOCOL = "vip"
+    # Rogue announcements: routes in this kernel table of the node are learnt and exported.
+    ROGUE_PROTOCOL = "rogue"
+    ROGUE_TABLE = 200
 
     def uplinks(self) -> list[dict]:
         me = self.ctx.spec
@@ -99,4 +102,5 @@ class BirdSpeaker(_Bird):
     def template_context(self) -> dict:
         uplinks = self.uplinks()
         return {**super().template_context(), "asn": self.ctx.spec.asn, "uplinks": uplinks,
-                "uplink_interface": self.ctx.interface(uplinks[0]["lan"])}
+                "uplink_interface": self.ctx.interface(uplinks[0]["lan"]),
+                "rogue_protocol": self.ROGUE_PROTOCOL, "rogue_table": self.ROGUE_TABLE}

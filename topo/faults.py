@@ -380,17 +380,16 @@ def _prefix(action: str, prefix: str) -> str:
         raise FaultError(f"{action}: prefix {prefix!r}: {exc}") from None
 
 
-def _rogue_route(lab, node: str, verb: str, prefix: str) -> None:
-    speaker = _speaker(lab, node)
+def _rogue_route(lab, speaker, verb: str, prefix: str) -> None:
+    node = speaker.ctx.node
     result = netns.run(lab.ns(node), ["ip", "route", verb, "blackhole", prefix,
                                       "table", str(speaker.ROGUE_TABLE), "proto", "static"])
     if result.returncode != 0:
         raise FaultError(f"{node}: ip route {verb} {prefix}: {result.stderr.strip()}")
 
 
-def _bird_routes(lab, node: str) -> list[str]:
-    """Prefixes BIRD on the node has learnt from its rogue kernel table."""
-    speaker = _speaker(lab, node)
+def _learnt_rogue_routes(speaker) -> list[str]:
+    """Prefixes the speaker's BIRD has learnt from its rogue kernel table."""
     try:
         return speaker.control().route_prefixes(f"show route protocol {speaker.ROGUE_PROTOCOL}")
     except (OSError, ConnectionError, RuntimeError):
@@ -402,16 +401,17 @@ def announce(lab, node: str, prefix: str, wait: bool = True) -> dict:
     import filter must drop it (undone by withdraw or heal). With wait, returns once the node's
     BIRD has learnt the route (it then goes out on its BGP sessions at once)."""
     net = _prefix("announce", prefix)
+    speaker = _speaker(lab, node)
     if any(f["params"]["prefix"] == net for f in _announced(lab, node)):
         raise FaultError(f"{node} announces {net} already")
-    _rogue_route(lab, node, "add", net)
+    _rogue_route(lab, speaker, "add", net)
     record = _record(lab, "announce", {"node": node, "prefix": net})
-    if wait and lab.daemon_state(_speaker(lab, node)) == "running":
+    if wait and lab.daemon_state(speaker) == "running":
         deadline = time.monotonic() + 3
-        while net not in _bird_routes(lab, node):
+        while net not in _learnt_rogue_routes(speaker):
             if time.monotonic() > deadline:
                 raise FaultError(f"BIRD on {node} did not learn {net} from kernel table "
-                                 f"{_speaker(lab, node).ROGUE_TABLE} within 3 s")
+                                 f"{speaker.ROGUE_TABLE} within 3 s (log {speaker.log_path})")
             time.sleep(0.02)
     return record
 
@@ -465,7 +465,7 @@ def _undo(lab, fault: dict) -> None:
         _set_links(lab, params["node"], [fault["interface"]], "up")
         _restore_routes(lab, params["node"])
     elif action == "announce":
-        _rogue_route(lab, params["node"], "del", params["prefix"])
+        _rogue_route(lab, _speaker(lab, params["node"]), "del", params["prefix"])
     elif action == "config":
         from topo.configdb import publish_changed, put_config, wait_applied
 

@@ -112,7 +112,7 @@ def render(data: dict, console: Console | None = None) -> None:
         console.print(f"ECMP on {router}: {route['prefix']} via "
                       + (", ".join(hops) if hops else "[red]no route[/]") + f" ({len(hops)} nexthops)")
     for router, prefixes in data["filtered_routes"].items():
-        if prefixes and "error" not in prefixes:
+        if isinstance(prefixes, list) and prefixes:
             console.print(f"rejected by {router}'s import filter: [yellow]{', '.join(prefixes)}[/]")
     if data["etcd"]:
         console.print("etcd: " + ", ".join(

@@ -23,14 +23,18 @@ def http_status(lab, client="client1") -> str:
     return result.stdout
 
 
-def wait_nexthops(lab, wanted: list[str], timeout: float) -> float:
-    """Seconds until r1's anycast route has exactly ``wanted`` as nexthops."""
+def wait_for(read, wanted: list[str], timeout: float) -> float:
+    """Seconds until ``read()`` lists exactly ``wanted`` (in any order)."""
     start = time.monotonic()
-    while converge.route_nexthops(lab, "r1", "10.0.0.100/32") != wanted:
-        assert time.monotonic() - start < timeout, (
-            f"r1 nexthops {converge.route_nexthops(lab, 'r1', '10.0.0.100/32')}, wanted {wanted}")
+    while sorted(read()) != sorted(wanted):
+        assert time.monotonic() - start < timeout, f"{read()}, wanted {wanted}"
         time.sleep(0.02)
     return time.monotonic() - start
+
+
+def wait_nexthops(lab, wanted: list[str], timeout: float) -> float:
+    """Seconds until r1's anycast route has exactly ``wanted`` as nexthops."""
+    return wait_for(lambda: converge.route_nexthops(lab, "r1", "10.0.0.100/32"), wanted, timeout)
 
 
 def test_partition_and_heal(healthy_lab):
@@ -94,10 +98,7 @@ def test_rogue_announcements_reach_the_router_and_are_rejected(healthy_lab):
     rogue = ["192.168.1.100/32", "10.1.0.0/24"]
     for prefix in rogue:
         lab.fault("announce", node="lb1", prefix=prefix)
-    start = time.monotonic()
-    while sorted(converge.filtered_routes(lab, "r1")) != sorted(rogue):
-        assert time.monotonic() - start < 3, converge.filtered_routes(lab, "r1")
-        time.sleep(0.02)
+    wait_for(lambda: converge.filtered_routes(lab, "r1"), rogue, timeout=3)
     for prefix in rogue:
         assert converge.route_nexthops(lab, "r1", prefix) == []
     assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
@@ -107,10 +108,7 @@ def test_rogue_announcements_reach_the_router_and_are_rejected(healthy_lab):
     with pytest.raises(FaultError, match="be1 runs no BGP speaker"):
         lab.fault("announce", node="be1", prefix="10.9.0.0/24")
     lab.fault("withdraw", node="lb1", prefix="10.1.0.0/24")
-    start = time.monotonic()
-    while converge.filtered_routes(lab, "r1") != ["192.168.1.100/32"]:
-        assert time.monotonic() - start < 3, converge.filtered_routes(lab, "r1")
-        time.sleep(0.02)
+    wait_for(lambda: converge.filtered_routes(lab, "r1"), ["192.168.1.100/32"], timeout=3)
     # heal (by the fixture) withdraws the rest
 
 

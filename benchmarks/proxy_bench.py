@@ -84,7 +84,7 @@ class BackendAddr:
 
 def render_backend_conf(lab: str, node: str, run_dir: Path | str, listen: str,
                         body: str = BODY, workers: int = 1) -> str:
-    from topo.render import render
+    from lblab.lab.templates import render
 
     return render("bench-nginx-backend.conf.j2", lab=lab, node=node, run_dir=str(run_dir),
                   listen=listen, body=body, workers=workers, worker_connections=8192)
@@ -92,7 +92,7 @@ def render_backend_conf(lab: str, node: str, run_dir: Path | str, listen: str,
 
 def render_haproxy_cfg(lab: str, node: str, run_dir: Path | str, listen: str,
                        backends: list[BackendAddr], nbthread: int = 1) -> str:
-    from topo.render import render
+    from lblab.lab.templates import render
 
     return render("bench-haproxy.cfg.j2", lab=lab, node=node, run_dir=str(run_dir),
                   listen=listen, backends=backends, nbthread=nbthread, maxconn=8000,
@@ -102,7 +102,7 @@ def render_haproxy_cfg(lab: str, node: str, run_dir: Path | str, listen: str,
 
 def render_nginx_proxy_conf(lab: str, node: str, run_dir: Path | str, listen: str,
                             backends: list[BackendAddr], workers: int = 1) -> str:
-    from topo.render import render
+    from lblab.lab.templates import render
 
     return render("bench-nginx-proxy.conf.j2", lab=lab, node=node, run_dir=str(run_dir),
                   listen=listen, backends=backends, workers=workers, worker_connections=8192,
@@ -113,7 +113,7 @@ def render_nginx_proxy_conf(lab: str, node: str, run_dir: Path | str, listen: st
 def render_lbserver_settings(lab: str, node: str, name: str, lb_id: str, port: int,
                              admin_port: int, workers: int | None, etcd_endpoints: list[str],
                              redis_url: str | None, log_file: Path | str) -> str:
-    from topo.render import render
+    from lblab.lab.templates import render
 
     return render("bench-lbserver.yaml.j2", lab=lab, node=node, name=name, lb_id=lb_id,
                   port=port, admin_port=admin_port, workers=workers,
@@ -463,7 +463,7 @@ class Bench:
 
     def wait_http(self, node: str, host: str, port: int, path: str, what: str,
                   proc: subprocess.Popen | None = None, timeout: float = 20.0) -> None:
-        from topo import probes
+        from lblab.lab import probes
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -493,7 +493,8 @@ class Bench:
     def start_lbserver(self, node: str, key: str, name: str, port: int, admin_port: int,
                        workers: int | None, tree: Path, cpu: str | None) -> subprocess.Popen:
         """A second lbapp LB server on the LB node (same LB config in etcd), from ``tree``."""
-        from topo.daemons.controlplane import etcd_endpoints, redis_url
+        from lblab.daemons.etcd import etcd_endpoints
+        from lblab.daemons.redis import redis_url
 
         topo = self.lab.topo
         directory = self.run_dir / key
@@ -511,8 +512,9 @@ class Bench:
         return proc
 
     def setup(self) -> None:
-        from topo import configdb
-        from topo.daemons.controlplane import etcd_endpoints, redis_url
+        from lblab.lab import configdb
+        from lblab.daemons.etcd import etcd_endpoints
+        from lblab.daemons.redis import redis_url
 
         a, lab = self.args, self.lab
         topo = lab.topo
@@ -596,7 +598,7 @@ class Bench:
 
     def check_answers(self, edge: str) -> None:
         """Every target answers 200 with the backends' body from client1; proxies say who they are."""
-        from topo import probes
+        from lblab.lab import probes
 
         ns = self.lab.ns(self.args.client_node)
         for t in self.targets:
@@ -644,7 +646,7 @@ class Bench:
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self) -> dict:
-        from topo.lab import Lab, teardown
+        from lblab.lab.instance import Lab, teardown
 
         a = self.args
         started = time.strftime("%Y%m%d-%H%M%S")

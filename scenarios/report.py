@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lblab.durations import format_duration as fd
+
 from .checks import CheckResult, RoutePoll
-from .durations import format_duration as fd
 from .spec import Scenario
 
 RESULT_VERSION = 1

@@ -29,7 +29,7 @@ from .history import count_lines, load_history
 from .labapi import FaultSkipped, Lab
 from .live import HistoryTail, LiveReadout
 from .report import build_result, write_result
-from .spec import DAEMONS_BY_ROLE, Scenario, ScenarioError, check_against_lab
+from .spec import Scenario, ScenarioError, check_against_lab
 from .trafficspec import for_client
 
 
@@ -254,30 +254,12 @@ class _Run:
         return out
 
 
-def _nodes_by_role(lab: Lab) -> dict[str, list[str]]:
-    by_role: dict[str, list[str]] = {}
-    for role in DAEMONS_BY_ROLE:
-        try:
-            names = list(lab.node_names(role))
-        except (KeyError, ValueError):
-            names = []
-        if names:
-            by_role[role] = names
-    known = {n for ns in by_role.values() for n in ns}
-    others = [n for n in lab.node_names() if n not in known]
-    if others:
-        by_role["other"] = others
-    return by_role
-
-
 def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: RunOptions | None = None,
                  source: str | None = None) -> dict[str, Any]:
     """Run one scenario; return (and write to out_dir/result.json) the result document.
     Raises ScenarioError, before anything is started, when the scenario does not fit the lab."""
     opts = options or RunOptions()
-    nodes = _nodes_by_role(lab)
-    check_against_lab(scenario, nodes, source or f"scenarios/{scenario.name}.yaml",
-                      topology=getattr(lab, "topology", None))
+    check_against_lab(scenario, lab, source or f"scenarios/{scenario.name}.yaml")
     out = Path(out_dir).resolve()       # generators may run with another working directory
     out.mkdir(parents=True, exist_ok=True)
     (out / "scenario.json").write_text(scenario.model_dump_json(indent=1) + "\n", encoding="utf-8")
@@ -316,7 +298,7 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     gap, bucket = scenario.analysis.gap, scenario.analysis.bucket
     numbers = analysis.analyze(history, t0, scenario.duration, gap=gap, bucket=bucket)
     ctx = Context(history=history, t0=t0, duration=scenario.duration, gap=gap,
-                  backends=nodes.get("backend", []), lbs=nodes.get("lb", []),
+                  backends=lab.node_names("backend"), lbs=lab.node_names("lb"),
                   route_polls=run.poller.polls if run.poller else {}, faults=run.faults)
     checks = judge_all(scenario, ctx)
     if heal and heal.get("status") != "ok" and not error:

@@ -36,8 +36,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def reference_lab():
-    from topo.lab import Lab, teardown
-    from topo.ledger import Ledger
+    from lblab.lab.instance import Lab, teardown
+    from lblab.lab.ledger import Ledger
 
     name = "e2eref"
     if Ledger(name).exists():  # left by a killed earlier session: clean it from its ledger

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from topo import netns
-from topo.ledger import Ledger, lab_dir
-from topo.network import ALIAS_PREFIX, lab_tag
+from lblab.lab import netns
+from lblab.lab.ledger import Ledger, lab_dir
+from lblab.lab.network import ALIAS_PREFIX, lab_tag
 
 LAB = "e2etd"
 
@@ -45,13 +45,13 @@ def leftovers(lab: str) -> dict[str, list]:
 
 
 def lblab(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "topo.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "lblab.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
 def test_down_after_runner_killed_mid_bringup():
     assert not leftovers(LAB)
-    runner = subprocess.Popen([sys.executable, "-m", "topo.cli", "up", "--topo", "minimal", "--lab", LAB],
+    runner = subprocess.Popen([sys.executable, "-m", "lblab.cli", "up", "--topo", "minimal", "--lab", LAB],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ledger = Ledger(LAB)
     deadline = time.monotonic() + 60

@@ -10,17 +10,23 @@ import pytest
 import yaml
 
 from lbapp.lbserver.settings import parse_settings
-from topo.daemons import NodeContext, daemon_by_name, daemons_for
-from topo.network import affinity_targets
-from topo.render import render
-from topo.spec import load_topology
+from lblab.daemons.base import NodeContext
+from lblab.kinds import kind_of
+from lblab.lab.flow_affinity import targets as affinity_targets
+from lblab.lab.templates import render
+from lblab.topology.load import load_topology
 
 TOPO = load_topology("reference")
 
 
+def daemons_for(ctx: NodeContext):
+    return kind_of(ctx.spec.role).daemons(ctx)
+
+
 def rendered(node: str, daemon: str, tmp_path: Path) -> dict[str, str]:
     ctx = NodeContext("ref", TOPO, node, f"ref-{node}", tmp_path / node)
-    return {path.name: text for path, text in daemon_by_name(ctx, daemon).render().items()}
+    found = next(d for d in daemons_for(ctx) if d.name == daemon)
+    return {path.name: text for path, text in found.render().items()}
 
 
 def only(files: dict[str, str]) -> str:

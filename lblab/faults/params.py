@@ -9,9 +9,9 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
 from lblab.durations import parse_duration_field
 
 from lblab.kinds import known_daemons
+from lblab.topology.model import NodeRef
 
-NODE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
-NodeName = Annotated[str, Field(pattern=NODE_PATTERN)]
+NodeName = NodeRef
 
 
 def _known_daemon(value: str) -> str:

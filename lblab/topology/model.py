@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 IPv4 = ipaddress.IPv4Address
 
 NODE_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+# A reference to a node in a fault, check or traffic stanza: checked against the lab later, so
+# the pattern is only wide enough to give "unknown node" rather than a pattern error for typos.
+NodeRef = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
 # Bridges are named <5-character lab tag>-<LAN> within Linux's 15 characters: 9 are left.
 LAN_NAME = re.compile(r"^[a-z][a-z0-9]{0,8}$")
 TOPOLOGY_NAME = r"^[a-z][a-z0-9-]{0,15}$"

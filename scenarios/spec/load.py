@@ -18,7 +18,7 @@ from lblab.paths import SCENARIO_DIR
 
 from ..checks import CHECKS
 from .model import Scenario
-from .traffic import MAX_RATE, TRAFFIC_KINDS  # noqa: F401 - MAX_RATE is part of this module's API
+from ..trafficspec import MAX_RATE, TRAFFIC_KINDS  # noqa: F401 - MAX_RATE is part of this module's API
 
 MAX_DURATION = 3600.0
 MAX_REQUESTS_PER_CLIENT = 2_000_000

@@ -11,7 +11,7 @@ from lblab.durations import Duration
 from lblab.faults import FAULTS
 
 from ..checks import CHECKS
-from .traffic import StrictModel, Traffic
+from ..trafficspec import StrictModel, Traffic
 
 
 def _step_model(fault_cls):

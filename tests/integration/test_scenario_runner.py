@@ -16,7 +16,7 @@ from scenarios.labapi import FaultSkipped, Lab
 from scenarios.runner import RunOptions, run_scenario
 from scenarios.spec import ScenarioError, parse_scenario
 
-from tests.unit.test_scenario_spec import REFERENCE_NODES
+from tests.unit.test_scenario_spec import REFERENCE
 from .stubnet import StubHttp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,10 +42,13 @@ class StandInLab:
         self.procs: list[subprocess.Popen] = []
         self.lock = threading.Lock()
 
+    lans = REFERENCE.lans
+
     def node_names(self, role=None):
-        if role is None:
-            return [n for ns in REFERENCE_NODES.values() for n in ns]
-        return list(REFERENCE_NODES.get(role, []))
+        return REFERENCE.node_names(role)
+
+    def fault_targets(self, node):
+        return REFERENCE.fault_targets(node)
 
     def popen(self, node, argv, stdout_path):
         argv = self.generator_argv or argv

@@ -2,8 +2,9 @@
 
 Importing this package registers every shipped kind; to add one, write a module like
 ``lblab/kinds/backend.py`` and import it here (docs/architecture.md has the recipe)."""
-from lblab.kinds import (backend, client, console, dns, etcd, lb, orchestrator,  # noqa: F401
-                         prometheus, redis, router)
+# the registry's order (role lists in messages, convergence, status) is this import order
+from lblab.kinds import client, dns, router, lb, backend, etcd, redis, prometheus  # noqa: F401, I001
+from lblab.kinds import orchestrator, console  # noqa: F401, I001
 from lblab.daemons.base import DAEMON_CLASSES
 from lblab.kinds.base import Check, NodeKind
 from lblab.kinds.registry import kind_of, kinds, register, registered, roles

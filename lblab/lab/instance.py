@@ -115,7 +115,7 @@ class Lab:
             self._start_wave(wave, step)
         if not seeded:
             self.seed_config()
-        step("waiting for convergence: " + ", ".join(k.role for k in self.kinds()))
+        step("waiting for convergence")
         wait_converged(self, timeout=converge_timeout, progress=step)
         elapsed = time.monotonic() - start
         self.ledger.set(phase="up", converged_s=round(elapsed, 2))

@@ -52,6 +52,22 @@ def alive(proc: ProcessId) -> bool:
     return bool(fields) and int(fields[19]) == proc.starttime and fields[0] not in ("Z", "X")
 
 
+def exited(proc: ProcessId) -> bool:
+    """Gone for good: no such process, or a zombie none of whose threads still runs (a killed
+    multi-threaded daemon is a zombie leader while its other threads are still exiting, and
+    they may still hold its sockets and files). Whoever is its parent reaps the zombie."""
+    _reap(proc.pid)
+    fields = _stat_fields(proc.pid)
+    if not fields or int(fields[19]) != proc.starttime:
+        return True
+    if fields[0] not in ("Z", "X"):
+        return False
+    try:
+        return len(os.listdir(f"/proc/{proc.pid}/task")) <= 1
+    except FileNotFoundError:
+        return True
+
+
 def state(proc: ProcessId) -> str:
     """'running', 'stopped' (SIGSTOP), or 'dead'."""
     if not alive(proc):

@@ -2,6 +2,7 @@
 the processes, namespaces, files, bridges and links the ledger recorded, nothing by pattern."""
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -26,24 +27,34 @@ def _quiet(_message: str) -> None:
 
 
 def _wait_gone(processes: list[procs.ProcessId], timeout: float) -> list[procs.ProcessId]:
+    """Wait until every process has exited (every thread); those that have not by timeout."""
     deadline = time.monotonic() + timeout
-    alive = [p for p in processes if procs.alive(p)]
-    while alive and time.monotonic() < deadline:
+    left = [p for p in processes if not procs.exited(p)]
+    while left and time.monotonic() < deadline:
         time.sleep(0.02)
-        alive = [p for p in alive if procs.alive(p)]
-    return alive
+        left = [p for p in left if not procs.exited(p)]
+    return left
+
+
+def _signal(proc: procs.ProcessId, sig: int) -> None:
+    """Signal the process (also a zombie leader whose threads still run) if it is still ours."""
+    if not procs.exited(proc):
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def stop_processes(ledger: Ledger) -> int:
     """SIGTERM every recorded process, SIGKILL what outlives the grace, then the same for
     anything else inside the lab's namespaces; returns only once all of them have exited."""
     recorded = [procs.ProcessId(r.data["pid"], r.data["starttime"]) for r in ledger.resources("process")]
-    running = [p for p in recorded if procs.alive(p)]
+    running = [p for p in recorded if not procs.exited(p)]
     for proc in running:
-        procs.send(proc, signal.SIGCONT)
-        procs.send(proc, signal.SIGTERM)
+        _signal(proc, signal.SIGCONT)
+        _signal(proc, signal.SIGTERM)
     for proc in _wait_gone(running, TERM_GRACE):
-        procs.send(proc, signal.SIGKILL)
+        _signal(proc, signal.SIGKILL)
     # Whatever else runs inside the lab's namespaces (children, a runner killed between spawn
     # and record, shells) is the lab's: namespace membership is exact.
     others = []
@@ -51,7 +62,7 @@ def stop_processes(ledger: Ledger) -> int:
         found = [procs.identify(pid) for pid in netns.pids(name)]
         others += [p for p in found if p is not None]
     for proc in others:
-        procs.send(proc, signal.SIGKILL)
+        _signal(proc, signal.SIGKILL)
     survivors = _wait_gone(running + others, EXIT_WAIT)
     if survivors:
         raise TeardownError(f"lab {ledger.lab}: processes still alive after SIGKILL: "

@@ -63,13 +63,16 @@ class Daemon:
         if "kind" in cls.__dict__:
             DAEMON_CLASSES.setdefault(cls.kind, []).append(cls)
 
-    def __init__(self, ctx: NodeContext):
+    def __init__(self, ctx: NodeContext, name: str | None = None, cpus: str | None = None):
         self.ctx = ctx
+        self._name = name
+        self.cpus = cpus          # pinned to these CPUs (taskset list) when given
 
     # --- identity and files -------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self.kind
+        """Unique per node: the kind, unless a second instance on the node is named otherwise."""
+        return self._name or self.kind
 
     def path(self, suffix: str) -> Path:
         return self.ctx.run_dir / f"{self.name}{suffix}"
@@ -85,6 +88,10 @@ class Daemon:
 
     def argv(self) -> list[str]:
         raise NotImplementedError
+
+    def command(self) -> list[str]:
+        """What the lab runs: argv, pinned to ``cpus`` if given."""
+        return ["taskset", "-c", self.cpus, *self.argv()] if self.cpus else self.argv()
 
     def env(self) -> dict[str, str]:
         return {}

@@ -18,8 +18,8 @@ class Prometheus(Daemon):
     def config_path(self) -> Path:
         return self.path(".yml")
 
-    def __init__(self, ctx, targets: list[Daemon]):
-        super().__init__(ctx)
+    def __init__(self, ctx, targets: list[Daemon], **kwargs):
+        super().__init__(ctx, **kwargs)
         self.targets = targets
 
     def scrape_jobs(self) -> list[dict]:

@@ -199,7 +199,7 @@ class Lab:
         if main is None:
             self.ledger.add("process", record, node=daemon.ctx.node, daemon=daemon.name,
                             log=str(daemon.log_path), pid=-1, starttime=-1)
-        ident = procs.spawn(daemon.ctx.ns, daemon.argv(), daemon.log_path, env=daemon.env())
+        ident = procs.spawn(daemon.ctx.ns, daemon.command(), daemon.log_path, env=daemon.env())
         self.ledger.update("process", record, pid=ident.pid, starttime=ident.starttime)
         if wait:
             self.wait_ready(daemon)

@@ -192,9 +192,10 @@ class Lab:
         if main is not None and procs.alive(main):
             raise LabError(f"{daemon.name} on {daemon.ctx.node} is already running (pid {main.pid})")
         daemon.ctx.run_dir.mkdir(parents=True, exist_ok=True)
-        for path, text in daemon.render().items():
-            path.write_text(text)
         daemon.prepare()
+        for path, text in daemon.render().items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
         record = self._record_name(daemon)
         if main is None:
             self.ledger.add("process", record, node=daemon.ctx.node, daemon=daemon.name,

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 IPv4 = ipaddress.IPv4Address
 
@@ -59,11 +59,13 @@ class BgpSettings(StrictModel):
     hold_s: int = Field(default=3, ge=3, le=240)
     keepalive_s: int = Field(default=1, ge=1, le=80)
 
-    @model_validator(mode="after")
-    def _keepalive_below_hold(self) -> "BgpSettings":
-        if self.keepalive_s >= self.hold_s:
-            raise ValueError(f"keepalive_s ({self.keepalive_s}) must be below hold_s ({self.hold_s})")
-        return self
+    @field_validator("keepalive_s")
+    @classmethod
+    def _keepalive_below_hold(cls, value: int, info: ValidationInfo) -> int:
+        hold = info.data.get("hold_s")
+        if hold is not None and value >= hold:
+            raise ValueError(f"{value} must be below hold_s ({hold}): a session would expire between keepalives")
+        return value
 
 
 class BfdSettings(StrictModel):

@@ -207,7 +207,7 @@ def test_traffic_errors(traffic, path, fragment):
     ({"at": "1s", "node": "be1"}, "faults[0].action", "required field missing"),
     ({"at": "1s", "action": "kill", "node": "be1"}, "faults[0].daemon", "required field missing"),
     ({"action": "kill", "node": "be1", "daemon": "backend"}, "faults[0].at", "required field missing"),
-    ({"at": "1s", "action": "kill", "node": "be1", "daemon": "nginx"}, "faults[0].daemon", "unknown daemon 'nginx'"),
+    ({"at": "1s", "action": "kill", "node": "be1", "daemon": "squid"}, "faults[0].daemon", "unknown daemon 'squid'"),
     ({"at": "1s", "action": "kill", "node": "be1", "daemon": "backend", "signal": 9}, "faults[0].signal", "unknown field"),
     ({"at": "30s", "action": "node_down", "node": "lb1"}, "faults[0].at", "not before the end"),
     ({"at": "1", "action": "node_down", "node": "lb1"}, "faults[0].at", "not a duration"),

@@ -54,6 +54,8 @@ from benchmarks import targets as T
 from benchmarks.cpu import cpu_busy_between, cpu_seconds_between, cpu_snapshot, cpu_times, process_tree
 from benchmarks.summary import GOAL, Target, fmt_us, print_table, ratios, round_record
 from benchmarks.wrk import WrkError, WrkResult, parse_wrk, wrk_argv
+from lblab.lab import configdb, probes
+from lblab.lab.instance import Lab, teardown
 from lblab.paths import RESULTS_DIR
 
 BENCH_RESULTS = RESULTS_DIR / "bench"
@@ -82,8 +84,6 @@ class Bench:
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
-        from lblab.lab import configdb
-
         a, lab = self.args, self.lab
         topo = lab.topo
         lb = a.lb_node
@@ -140,8 +140,6 @@ class Bench:
 
     def check_answers(self, edge: str) -> None:
         """Every target answers 200 with the backends' body from client1; proxies say who they are."""
-        from lblab.lab import probes
-
         ns = self.lab.ns(self.args.client_node)
         for t in self.targets:
             status, headers, body = probes.http_get(ns, edge, t.port, "/", timeout=2)
@@ -188,8 +186,6 @@ class Bench:
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self) -> dict:
-        from lblab.lab.instance import Lab, teardown
-
         a = self.args
         started = time.strftime("%Y%m%d-%H%M%S")
         self.say(f"bringing up lab {a.lab} (topology {a.topo})")

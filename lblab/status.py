@@ -8,6 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from lblab.kinds import kind_of
 from lblab.lab import procs
 
 
@@ -44,8 +45,6 @@ _STATE_STYLE = {"running": "green", "stopped": "yellow", "dead": "red", "never s
 
 
 def render(data: dict, console: Console | None = None) -> None:
-    from lblab.kinds import kind_of
-
     console = console or Console()
     title = (f"lab [bold]{data['lab']}[/] (topology {data['topology']}, {data['phase']}"
              + (f", converged in {data['converged_s']}s" if data.get("converged_s") else "") + ")")

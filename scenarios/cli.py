@@ -1,4 +1,5 @@
-"""``python -m scenarios validate [FILE|NAME ...]`` and ``python -m scenarios report RESULT.json``;
+"""``python -m scenarios validate [FILE|NAME ...]``, ``python -m scenarios report RESULT.json`` and
+``python -m scenarios reference`` (every fault and check, from the registries);
 ``python -m scenarios analyze SCENARIO HISTORY.jsonl ...`` judges recorded histories offline
 (route checks have no polls then and fail)."""
 from __future__ import annotations
@@ -63,6 +64,13 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0 if result["passed"] else 1
 
 
+def _reference(args: argparse.Namespace) -> int:
+    from .reference import markdown
+
+    print(markdown())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scenarios")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -75,5 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("histories", nargs="+")
     a.add_argument("--t0", type=float, help="traffic start (epoch); default: from the histories")
     a.add_argument("--json", action="store_true")
+    sub.add_parser("reference", help="every fault action and check with its parameters (markdown)")
     args = ap.parse_args(argv)
-    return {"validate": _validate, "report": _report, "analyze": _analyze}[args.cmd](args)
+    return {"validate": _validate, "report": _report, "analyze": _analyze, "reference": _reference}[args.cmd](args)

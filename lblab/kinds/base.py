@@ -31,6 +31,19 @@ class Check:
     logs: tuple[str, ...] = ()     # where to look when it fails
 
 
+def not_ready(lab, daemon_name: str) -> dict[str, str]:
+    """node -> why its daemon of that name is not ready (a probe's own failure counts)."""
+    found = {}
+    for daemon in lab.daemons_of_kind(daemon_name):
+        try:
+            reason = daemon.check_ready()
+        except Exception as exc:  # noqa: BLE001 - a probe that fails is a daemon not ready
+            reason = f"{type(exc).__name__}: {exc}"
+        if reason is not None:
+            found[daemon.ctx.node] = reason
+    return found
+
+
 BASE_SYSCTLS: dict[str, str | int] = {"net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.default.rp_filter": 0}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from lblab.daemons.etcd import Etcd as EtcdDaemon
-from lblab.kinds.base import Check, NodeKind
+from lblab.kinds.base import Check, NodeKind, not_ready
 from lblab.kinds.registry import register
 from lblab.topology.model import NodeOptions
 
@@ -14,14 +14,8 @@ class EtcdOptions(NodeOptions):
 
 
 def member_health(lab) -> dict[str, str]:
-    health = {}
-    for daemon in lab.daemons_of_kind("etcd"):
-        try:
-            reason = daemon.check_ready()
-        except Exception as exc:  # a probe's own failure is an unhealthy member
-            reason = str(exc)
-        health[daemon.ctx.node] = "healthy" if reason is None else f"unhealthy: {reason}"
-    return health
+    bad = not_ready(lab, "etcd")
+    return {node: f"unhealthy: {bad[node]}" if node in bad else "healthy" for node in lab.node_names("etcd")}
 
 
 @register

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from lblab.daemons.redis import Redis as RedisDaemon
-from lblab.kinds.base import Check, NodeKind
+from lblab.kinds.base import Check, NodeKind, not_ready
 from lblab.kinds.registry import register
 from lblab.topology.model import NodeOptions
 
@@ -23,6 +23,6 @@ class Redis(NodeKind):
         return [RedisDaemon(ctx)]
 
     def converge_checks(self, lab) -> list[Check]:
-        bad = [d.ctx.node for d in lab.daemons_of_kind("redis") if d.check_ready() is not None]
+        bad = list(not_ready(lab, "redis"))
         return [Check("redis", not bad, "PONG" if not bad else f"no PONG from {', '.join(bad)}",
                       lab.logs_of([(n, "redis") for n in bad]))]

@@ -10,10 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+from lbapp.keys import config_key
+from lblab import faults
 from lblab.daemons.base import Daemon, NodeContext
 from lblab.daemons.etcd import etcd_endpoints
-from lblab.kinds import kind_of
+from lblab.kinds import kind_of, kinds
 from lblab.lab import netns, network, procs
+from lblab.lab.converge import wait_converged
 from lblab.lab.errors import DaemonNotReady, LabError
 from lblab.lab.ledger import Ledger, known_labs, lab_dir
 from lblab.lab.teardown import teardown
@@ -92,8 +95,6 @@ class Lab:
         return lab
 
     def _bring_up(self, progress: Progress, converge_timeout: float) -> None:
-        from lblab.lab.converge import wait_converged
-
         start = time.monotonic()
 
         def step(message: str) -> None:
@@ -136,8 +137,6 @@ class Lab:
 
     def kinds(self):
         """The node kinds present in this lab, in registry order."""
-        from lblab.kinds import kinds
-
         present = {spec.role for spec in self.topo.nodes.values()}
         return [kind for kind in kinds() if kind.role in present]
 
@@ -276,8 +275,6 @@ class Lab:
         raise LabError("etcdctl " + " ".join(args[:2]) + " failed: " + "; ".join(errors))
 
     def seed_config(self) -> None:
-        from lbapp.keys import config_key
-
         config = json.dumps(initial_lb_config(self.topo))
         self.etcdctl("put", config_key(self.topo.service.lb_id), config)
 
@@ -305,21 +302,15 @@ class Lab:
         return netns.run(self.ns(node), argv, timeout=timeout)
 
     def fault(self, action: str, **params):
-        from lblab import faults
-
         return faults.apply(self, action, params)
 
     def heal_all(self) -> list[str]:
-        from lblab import faults
-
         return faults.heal_all(self)
 
     def route_nexthops(self, router: str, prefix: str) -> list[str]:
         return netns.route_nexthops(self.ns(router), prefix)
 
     def wait_converged(self, timeout: float = 30.0, progress: Progress = _quiet) -> float:
-        from lblab.lab.converge import wait_converged
-
         return wait_converged(self, timeout=timeout, progress=progress)
 
 

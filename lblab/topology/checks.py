@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from lblab.kinds import kind_of, kinds, roles
+from lbapp.config.schema import ConfigError, parse_config
+from lblab.kinds import kind_of, kinds
 from lblab.topology.model import LAN_NAME, Topology, initial_lb_config
 
 Problem = tuple[str, str]
@@ -117,8 +118,6 @@ def _kind_problems(topo: Topology) -> list[Problem]:
 
 
 def _lb_config_problems(topo: Topology) -> list[Problem]:
-    from lbapp.config.schema import ConfigError, parse_config
-
     try:
         parse_config(initial_lb_config(topo), source="lb_config")
     except ConfigError as exc:

@@ -8,9 +8,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from lbapp.documents import DocumentError, parse_yaml, read_text, validation_problems
+from lblab.kinds import kind_of, roles
 from lblab.paths import TOPO_DIR
 from lblab.topology.checks import semantic_problems
-from lblab.kinds import kind_of, kinds, roles
 from lblab.topology.model import NODE_NAME, Topology
 
 

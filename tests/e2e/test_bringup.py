@@ -45,9 +45,7 @@ def test_requests_by_name_reach_every_lb_and_backend(healthy_lab):
 
 
 def test_prometheus_scrapes_lbapp_and_etcd(healthy_lab):
-    from lblab.daemons.prometheus import Prometheus
-
-    health = Prometheus(healthy_lab.ctx("prometheus")).targets_health()
+    health = healthy_lab.daemon("prometheus", "prometheus").targets_health()
     jobs = {target.split("/")[0] for target, state in health.items() if state == "up"}
     assert {"lbserver", "backend", "etcd", "coredns"} <= jobs
     assert all(state == "up" for state in health.values()), health

@@ -142,8 +142,12 @@ def test_bad_fault_requests_are_clear_errors(healthy_lab):
     lab = healthy_lab
     with pytest.raises(FaultError, match="unknown fault 'explode'"):
         lab.fault("explode", node="lb1")
-    with pytest.raises(Exception, match="no daemon 'nginx'"):
-        lab.fault("kill", node="lb1", daemon="nginx")
+    with pytest.raises(Exception, match="unknown daemon 'squid'"):
+        lab.fault("kill", node="lb1", daemon="squid")
+    with pytest.raises(Exception, match="node lb1 has no daemon 'etcd'"):
+        lab.fault("kill", node="lb1", daemon="etcd")
+    with pytest.raises(FaultError, match="percent: Input should be less than or equal to 100"):
+        lab.fault("loss", node="client1", percent=101)
     with pytest.raises(Exception, match="no node 'lb9'"):
         lab.fault("kill", node="lb9", daemon="bird")
     with pytest.raises(FaultError, match="neither a node nor a LAN"):

@@ -117,3 +117,11 @@ def test_a_new_kind_is_one_module_registered_and_rendered(tmp_path):
                         "checks": [{"failed_requests": {"max": 0}}]})
     with pytest.raises(TopologyError, match="unknown role 'widget'"):
         parse_topology(REFERENCE.read_text() + WIDGET_NODE, "topo/with-widget.yaml")
+
+
+def test_the_scenario_readme_tables_are_the_registries():
+    from scenarios.reference import readme_section, section
+
+    readme = (REFERENCE.parents[1] / "scenarios" / "README.md").read_text()
+    assert readme_section(readme) == section(), \
+        "scenarios/README.md is out of date: paste the output of `python -m scenarios reference`"

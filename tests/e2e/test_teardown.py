@@ -104,3 +104,11 @@ def test_errors_are_clear_without_traceback(tmp_path):
     assert leftovers("e2ebad") == {}
     result = lblab("down", "--lab", "e2e-nonexistent")
     assert result.returncode == 2 and "no lab named" in result.stderr
+    # a lab name is never a path: nothing is written outside the run directory
+    before = {p.name for p in Path("/etc").iterdir()}, {p.name for p in Path("/").iterdir()}
+    for hostile in ("../../etc", "/tmp/x", "..", "a/../../b"):
+        for command in (("up", "--topo", "minimal", "--lab", hostile), ("down", "--lab", hostile)):
+            result = lblab(*command)
+            assert result.returncode == 2 and "invalid lab name" in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr
+    assert ({p.name for p in Path("/etc").iterdir()}, {p.name for p in Path("/").iterdir()}) == before

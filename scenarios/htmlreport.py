@@ -19,7 +19,7 @@ import jinja2
 from . import report
 from .durations import format_duration as fd
 from .figures import figures_for, overlay_for
-from .resultdir import ResultDirError, load_result_dir
+from .resultdir import Result, ResultDirError, load_result_dir
 
 REPORT_FILE = "report.html"
 TEMPLATE = "report.html.j2"
@@ -56,10 +56,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def render_html(raw: dict, figures: list[RenderedFigure], notes: list[str]) -> str:
-    """The report page for a result document (as written) and its drawn figures."""
+def render_html(result: Result, raw: dict, figures: list[RenderedFigure], notes: list[str]) -> str:
+    """The report page: the validated result, the document as written (the tables shared with the
+    terminal summary read it) and the drawn figures."""
     return _env.get_template(TEMPLATE).render(
-        r=raw, duration=fd(raw.get("duration")), figures=figures, notes=notes,
+        r=result, duration=fd(result.duration), figures=figures, notes=notes,
         faults=report.fault_rows(raw), fault_columns=report.FAULT_COLUMNS,
         checks=report.check_rows(raw), check_columns=report.CHECK_COLUMNS,
         traffic=report.traffic_rows(raw), traffic_columns=report.TRAFFIC_COLUMNS,
@@ -79,7 +80,7 @@ def write_report(result_dir: str | Path) -> Path:
              for f in figures_for(rd)]
     notes = [f"{len(drawn)} figure(s) drawn in {time.perf_counter() - started:.2f}s from "
              f"{len(rd.history.sources)} histor{'y' if len(rd.history.sources) == 1 else 'ies'}"]
-    page = render_html(rd.raw, drawn, notes)
+    page = render_html(rd.result, rd.raw, drawn, notes)
     for fig in drawn:
         _write_atomic(rd.path / fig.file, fig.png)
     out = rd.path / REPORT_FILE

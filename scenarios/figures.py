@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .analysis import is_failed, judged, percentile
 from .durations import format_duration as fd
@@ -218,15 +218,22 @@ class Figure:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+T = TypeVar("T")
+
+
+def registrar(table: dict[str, T]) -> Callable[[str], Callable[[T], T]]:
+    """A decorator factory that files functions into ``table`` under a kind name."""
+    def by_kind(kind: str) -> Callable[[T], T]:
+        def register(fn: T) -> T:
+            table[kind] = fn
+            return fn
+        return register
+    return by_kind
+
+
 FigureBuilder = Callable[[ResultDir, Bins], list[Figure]]
 BUILDERS: dict[str, FigureBuilder] = {}
-
-
-def builder(kind: str) -> Callable[[FigureBuilder], FigureBuilder]:
-    def register(fn: FigureBuilder) -> FigureBuilder:
-        BUILDERS[kind] = fn
-        return fn
-    return register
+builder = registrar(BUILDERS)
 
 
 def _windows(summary: KindSummary) -> list[Window]:

@@ -13,24 +13,18 @@ from matplotlib.patches import StepPatch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from .durations import format_duration as fd
-from .figures import Figure, FloorMark, Overlay, RouteSegment
+from .figures import Figure, FloorMark, Overlay, RouteSegment, registrar
 
 WIDTH, HEIGHT, DPI = 10.0, 3.2, 100
 PNG_COMPRESSION = 3     # zlib level: a third of the default's encoding time, files ~10% larger
-MARGINS = {"left": 0.07, "right": 0.86, "bottom": 0.16, "top": 0.9}   # legends go right of the axes
+MARGINS = {"left": 0.07, "right": 0.845, "bottom": 0.16, "top": 0.9}   # legends go right of the axes
 OK, FAILED, WINDOW, MARK, HEAL, FLOOR = "#3a9b4b", "#d3413a", "#d3413a", "#7b3fa0", "#777777", "#222222"
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c",
            "#ccb974", "#64b5cd"]
 
 Drawer = Callable[[Axes, Figure], None]
 DRAWERS: dict[str, Drawer] = {}
-
-
-def drawer(kind: str) -> Callable[[Drawer], Drawer]:
-    def register(fn: Drawer) -> Drawer:
-        DRAWERS[kind] = fn
-        return fn
-    return register
+drawer = registrar(DRAWERS)
 
 
 def _stairs_values(values: Sequence[float | None]) -> list[float]:
@@ -55,8 +49,8 @@ def draw_timeline(ax: Axes, fig: Figure) -> None:
     d = fig.data
     ok, failed = d["ok"], d["failed"]
     total = [a + b for a, b in zip(ok, failed)]
-    _steps(ax, d["edges"], ok, fill=True, color=OK, alpha=0.85, label="ok")
-    _steps(ax, d["edges"], total, baseline=ok, fill=True, color=FAILED, label="failed")
+    _steps(ax, d["edges"], ok, fill=True, lw=0, color=OK, alpha=0.85, label="ok")
+    _steps(ax, d["edges"], total, baseline=ok, fill=True, lw=0, color=FAILED, label="failed")
     width = d["edges"][1] - d["edges"][0] if len(d["edges"]) > 1 else 0.1
     for k, w in enumerate(d["windows"]):
         # an isolated failure is a window of 0 s: give it a visible width
@@ -112,7 +106,7 @@ def draw_share(ax: Axes, fig: Figure) -> None:
     bottom = [0.0] * (len(d["edges"]) - 1)
     for k, (name, share) in enumerate(d["shares"].items()):
         top = [b + v for b, v in zip(bottom, share)]
-        _steps(ax, d["edges"], top, baseline=bottom, fill=True, color=PALETTE[k % len(PALETTE)], alpha=0.9,
+        _steps(ax, d["edges"], top, baseline=bottom, fill=True, lw=0, color=PALETTE[k % len(PALETTE)], alpha=0.9,
                label=name)
         bottom = top
     ax.set_ylim(0, 1)

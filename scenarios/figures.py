@@ -42,6 +42,8 @@ class Bins:
         return [round(i * self.width, 9) for i in range(self.count + 1)]
 
     def index(self, t: float) -> int | None:
+        if not math.isfinite(t):
+            return None
         i = math.floor(t / self.width + 1e-9)
         return i if 0 <= i < self.count else None
 

@@ -19,6 +19,7 @@ def test_bins_cover_the_run_and_widen_for_long_ones():
     assert (bins.width, bins.count) == (0.1, 160)
     assert bins.edges()[0] == 0 and bins.edges()[-1] == pytest.approx(16)
     assert [bins.index(t) for t in (-0.01, 0, 0.0999, 0.1, 15.999, 16)] == [None, 0, 0, 1, 159, None]
+    assert [bins.index(t) for t in (math.inf, -math.inf, math.nan, 1e300)] == [None] * 4
     long = F.bins_for(10 * 24 * 3600, 0.1)
     assert long.count == F.MAX_BUCKETS and long.width == pytest.approx(216)
     assert F.bins_for(0.05, 0.1).count == 1

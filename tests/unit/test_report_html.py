@@ -104,7 +104,8 @@ def test_unreadable_result_file(tmp_path, content, message):
 def test_torn_and_odd_history_lines_are_skipped_not_fatal(run_dir, tmp_path):
     run = copy_run(run_dir, tmp_path)
     with open(run / "history-client1.jsonl", "a") as f:
-        f.write('{"type":"http","t_send":"x","outcome":"ok"}\n[1]\n{"type":"http","t_send":1e300,"outcome":"ok"}\n{"ty')
+        f.write('{"type":"http","t_send":"x","outcome":"ok"}\n[1]\n{"type":"http","t_send":1e300,"outcome":"ok"}\n'
+                '{"type":"http","t_send":Infinity,"outcome":"ok"}\n{"type":"dns","t_send":NaN,"outcome":"ok"}\n{"ty')
     (run / "history-dir.jsonl").mkdir()
     rd = load_result_dir(run)
     assert rd.history.bad_lines == 3

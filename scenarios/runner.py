@@ -9,8 +9,10 @@ run_scenario(lab, scenario, out_dir):
      that route_nexthops checks need;
   5. waits for the generators to stop by themselves (bounded; then SIGTERM, then SIGKILL);
   6. always (finally) stops leftover generators and calls lab.heal_all();
-  7. loads the histories, analyses them, judges the checks, writes out_dir/result.json.
-Files in out_dir: history-<client>.jsonl, generator-<client>.log, scenario.json, result.json.
+  7. loads the histories, analyses them, judges the checks, writes out_dir/result.json;
+  8. writes out_dir/report.html and its figures (scenarios.htmlreport; never fails the run).
+Files in out_dir: history-<client>.jsonl, generator-<client>.log, scenario.json, result.json,
+report.html, *.png.
 """
 from __future__ import annotations
 
@@ -267,7 +269,8 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     run = _Run(lab, scenario, out, opts)
     error: str | None = None
     heal: dict[str, Any] | None = None
-    targets = route_targets(scenario)
+    # polled for the whole run (the checks judge only their windows): the report plots them
+    targets = {key: windows + [(0.0, scenario.duration)] for key, windows in route_targets(scenario).items()}
     try:
         run.start_generators()
         run.wait_ready()
@@ -310,7 +313,20 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
         files={"histories": {c: str(p) for c, p in run.histories.items()},
                "logs": {c: str(out / f"generator-{c}.log") for c in run.histories}})
     write_result(result, out / "result.json")
+    _write_report(result, out, run.log)
     return result
+
+
+def _write_report(result: dict[str, Any], out: Path, log: Callable[[str], None]) -> None:
+    """report.html and its figures; a report that cannot be drawn never fails the run."""
+    try:
+        from .htmlreport import write_report
+
+        result["files"]["report"] = str(write_report(out))
+    except Exception as exc:  # noqa: BLE001 - logged and recorded, the run's verdict stands
+        result["files"]["report_error"] = f"{type(exc).__name__}: {exc}"
+        log(f"report not written: {result['files']['report_error']}")
+    write_result(result, out / "result.json")
 
 
 __all__ = ["RunOptions", "RunAborted", "ScenarioError", "run_scenario"]

@@ -171,6 +171,54 @@ class Lab:
         return lb
 
 
+    def console(self, etcd_endpoints: list[str], redis: "Redis | None",
+                lb_servers: dict[str, dict[str, str]] | None = None, **settings) -> "Console":
+        port = free_port()
+        token = "test-token-" + os.urandom(8).hex()
+        token_file = self.tmp / "console.token"
+        token_file.write_text(token + "\n")
+        doc = {"listen": f"127.0.0.1:{port}", "etcd_endpoints": etcd_endpoints,
+               "redis_url": f"redis://127.0.0.1:{redis.port}/0" if redis else None,
+               "token_file": str(token_file), "lb_servers": lb_servers or {}, **settings}
+        path = self.tmp / "console.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        proc = self.start("console", [PY, "-m", "lbapp.console", "--settings", str(path)])
+        console = Console(proc, port, token)
+        wait_until(lambda: http_get(port, "/-/healthy")[0] == 200 or not proc.alive(), 15,
+                   "console /-/healthy")
+        assert proc.alive(), proc.output()
+        return console
+
+
+class Console:
+    def __init__(self, proc: Proc, port: int, token: str) -> None:
+        self.proc, self.port, self.token = proc, port, token
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def call(self, method: str, path: str, body=None, version: int | None = None,
+             token: str | None = "default", content_type: str = "application/json",
+             raw: bytes | None = None) -> tuple[int, dict, dict]:
+        """One API request -> (status, headers, JSON answer or {})."""
+        headers = {}
+        if token:
+            headers["Authorization"] = f"Bearer {self.token if token == 'default' else token}"
+        if version is not None:
+            headers["If-Match"] = f'"{version}"'
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        if data is not None:
+            headers["Content-Type"] = content_type
+        status, answer_headers, answer = http_get(self.port, path, method=method,
+                                                  headers=headers, body=data)
+        try:
+            doc = json.loads(answer) if answer else {}
+        except ValueError:
+            doc = {"text": answer.decode(errors="replace")}
+        return status, answer_headers, doc
+
+
 class Redis:
     def __init__(self, proc: Proc, port: int) -> None:
         self.proc, self.port = proc, port

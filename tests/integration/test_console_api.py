@@ -222,3 +222,21 @@ FUZZ_RESET: list[dict] = []
 @pytest.fixture(scope="module", autouse=True)
 def _fuzz_reset(stack):
     FUZZ_RESET[:] = [current(stack[2])["config"]]
+
+
+def test_drain_asks_the_lb_server_and_records_it_undrain_clears_it(lab):
+    etcd, redis = lab.etcd(), lab.redis()
+    backend = lab.backend("be1")
+    etcd.put_config(base_config([backend]))
+    lb = lab.lb(etcd, redis, drain_grace_ms=100)
+    console = lab.console([etcd.endpoint], redis,
+                          {"payment": {"lb1": f"http://127.0.0.1:{lb.admin_port}"}})
+    status, _, answer = console.call("POST", f"{LB}/nodes/lb1/drain")
+    assert status == 200 and answer["drained"] and answer["lb_server"] == "HTTP 202"
+    assert lb.proc.wait(15) == 0  # the LB server drained and exited
+    assert current(console)["drained"]["lb1"]["by"].startswith("api@")
+    assert console.call("POST", f"{LB}/nodes/lb1/drain", token=None)[0] == 401
+    status, _, answer = console.call("DELETE", f"{LB}/nodes/lb1/drain")
+    assert status == 200 and not answer["drained"] and current(console)["drained"] == {}
+    actions = [e["action"] for e in console.call("GET", "/api/audit")[2]["entries"]]
+    assert actions[:2] == ["undrain lb1", "drain lb1"]

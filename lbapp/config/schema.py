@@ -172,8 +172,10 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: bytes | str | dict, source: str = "config") -> LBConfig:
-    """Parse and validate a config document; raise ConfigError naming the bad fields."""
+def parse_config(data: bytes | str | dict, source: str = "config",
+                 strict: bool = False) -> LBConfig:
+    """Parse and validate a config document; raise ConfigError naming the bad fields.
+    ``strict``: no type coercion ("3" or 3.0 is not an integer), as writers must validate."""
     if isinstance(data, (bytes, str)):
         try:
             data = json.loads(data)
@@ -182,7 +184,7 @@ def parse_config(data: bytes | str | dict, source: str = "config") -> LBConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a config must be a JSON object")
     try:
-        return LBConfig.model_validate(data)
+        return LBConfig.model_validate(data, strict=strict)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source)) from None
 

@@ -118,18 +118,30 @@ class Lab:
         return redis
 
     def etcd(self) -> "Etcd":
-        port, peer = free_port(), free_port()
-        data = self.tmp / "etcd-data"
-        proc = self.start("etcd", [
-            "etcd", "--name", "default", "--data-dir", str(data),
-            "--listen-client-urls", f"http://127.0.0.1:{port}",
-            "--advertise-client-urls", f"http://127.0.0.1:{port}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"default=http://127.0.0.1:{peer}"])
-        etcd = Etcd(proc, port)
-        wait_until(etcd.healthy, 20, "etcd /health")
-        return etcd
+        """A single-member etcd."""
+        return self.etcd_cluster(1).members[0]
+
+    def etcd_cluster(self, size: int = 3) -> "EtcdCluster":
+        """``size`` etcd members on 127.0.0.1 forming one cluster; waits until every member
+        reports healthy (which needs a raft leader)."""
+        ports = [(free_port(), free_port()) for _ in range(size)]
+        names = [f"etcd{i + 1}" for i in range(size)]
+        initial = ",".join(f"{n}=http://127.0.0.1:{peer}" for n, (_, peer) in zip(names, ports))
+        token = f"lblab-test-{os.getpid()}-{ports[0][0]}"
+        members = []
+        for name, (port, peer) in zip(names, ports):
+            proc = self.start(name if size > 1 else "etcd", [
+                "etcd", "--name", name, "--data-dir", str(self.tmp / f"{name}-data"),
+                "--listen-client-urls", f"http://127.0.0.1:{port}",
+                "--advertise-client-urls", f"http://127.0.0.1:{port}",
+                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-cluster", initial, "--initial-cluster-token", token,
+                "--initial-cluster-state", "new"])
+            members.append(Etcd(proc, port, name))
+        for member in members:
+            wait_until(member.healthy, 30, f"{member.name} /health")
+        return EtcdCluster(members)
 
     def backend(self, name: str, *extra: str) -> "Backend":
         port = free_port()
@@ -159,6 +171,54 @@ class Lab:
         return lb
 
 
+    def console(self, etcd_endpoints: list[str], redis: "Redis | None",
+                lb_servers: dict[str, dict[str, str]] | None = None, **settings) -> "Console":
+        port = free_port()
+        token = "test-token-" + os.urandom(8).hex()
+        token_file = self.tmp / "console.token"
+        token_file.write_text(token + "\n")
+        doc = {"listen": f"127.0.0.1:{port}", "etcd_endpoints": etcd_endpoints,
+               "redis_url": f"redis://127.0.0.1:{redis.port}/0" if redis else None,
+               "token_file": str(token_file), "lb_servers": lb_servers or {}, **settings}
+        path = self.tmp / "console.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        proc = self.start("console", [PY, "-m", "lbapp.console", "--settings", str(path)])
+        console = Console(proc, port, token)
+        wait_until(lambda: http_get(port, "/-/healthy")[0] == 200 or not proc.alive(), 15,
+                   "console /-/healthy")
+        assert proc.alive(), proc.output()
+        return console
+
+
+class Console:
+    def __init__(self, proc: Proc, port: int, token: str) -> None:
+        self.proc, self.port, self.token = proc, port, token
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def call(self, method: str, path: str, body=None, version: int | None = None,
+             token: str | None = "default", content_type: str = "application/json",
+             raw: bytes | None = None) -> tuple[int, dict, dict]:
+        """One API request -> (status, headers, JSON answer or {})."""
+        headers = {}
+        if token:
+            headers["Authorization"] = f"Bearer {self.token if token == 'default' else token}"
+        if version is not None:
+            headers["If-Match"] = f'"{version}"'
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        if data is not None:
+            headers["Content-Type"] = content_type
+        status, answer_headers, answer = http_get(self.port, path, method=method,
+                                                  headers=headers, body=data)
+        try:
+            doc = json.loads(answer) if answer else {}
+        except ValueError:
+            doc = {"text": answer.decode(errors="replace")}
+        return status, answer_headers, doc
+
+
 class Redis:
     def __init__(self, proc: Proc, port: int) -> None:
         self.proc, self.port = proc, port
@@ -179,8 +239,12 @@ class Redis:
 
 
 class Etcd:
-    def __init__(self, proc: Proc, port: int) -> None:
-        self.proc, self.port = proc, port
+    def __init__(self, proc: Proc, port: int, name: str = "etcd") -> None:
+        self.proc, self.port, self.name = proc, port, name
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def healthy(self) -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as r:
@@ -202,6 +266,37 @@ class Etcd:
     def put_health(self, backend: str, healthy: bool, lb_id: str = "payment") -> int:
         return self.put(keys.health_prefix(lb_id) + backend,
                         json.dumps({"healthy": healthy, "by": "test"}))
+
+
+class EtcdCluster:
+    def __init__(self, members: list[Etcd]) -> None:
+        self.members = members
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.endpoint for m in self.members]
+
+    def status(self, member: Etcd) -> dict:
+        req = urllib.request.Request(f"{member.endpoint}/v3/maintenance/status", data=b"{}",
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=2) as r:
+            return json.load(r)
+
+    def leader(self) -> Etcd:
+        """The member that is raft leader now (asked of the members that answer)."""
+        ids = {}
+        for member in self.members:
+            try:
+                status = self.status(member)
+            except OSError:
+                continue
+            ids[int(status["header"]["member_id"])] = member
+            leader_id = int(status.get("leader") or 0)
+        return ids[leader_id]
+
+    def follower(self) -> Etcd:
+        leader = self.leader()
+        return next(m for m in self.members if m is not leader)
 
 
 class Backend:

@@ -33,7 +33,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from lbapp.healthwatch import Watcher, log, write_atomic
+from lbapp.healthwatch import Watcher, add_timing_options, log, write_atomic
 
 HEALTHY, UNHEALTHY = "1\n", "0\n"
 
@@ -92,10 +92,11 @@ class DnsWatch(Watcher):
         return self.probe()
 
     def publish(self, reason: str) -> None:
-        write_atomic(self.track_file, HEALTHY if self.state.up else UNHEALTHY)
+        # the state file first: whoever sees the track file change finds the reason already there
         if self.state_file:
             write_atomic(self.state_file, json.dumps({
                 "healthy": self.state.up, "since": time.time(), "reason": reason, "pid": os.getpid()}))
+        write_atomic(self.track_file, HEALTHY if self.state.up else UNHEALTHY)
 
     def changed(self, detail: str) -> None:
         needed = self.state.rise if self.state.up else self.state.fall
@@ -116,26 +117,6 @@ class DnsWatch(Watcher):
         log("stopped: down")
 
 
-def positive_ms(text: str) -> float:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of milliseconds") from None
-    if not 1 <= value <= 60_000:
-        raise argparse.ArgumentTypeError(f"{value} is outside 1..60000 ms")
-    return value / 1000
-
-
-def count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"{value} is outside 1..100")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="lbapp.dnswatch", description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="the name to ask for (the service name)")
@@ -145,10 +126,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--track-file", required=True, type=Path,
                         help="file keepalived tracks: 1 = answers, 0 = does not")
     parser.add_argument("--state-file", type=Path, help="JSON: healthy, since, reason, pid")
-    parser.add_argument("--interval-ms", dest="interval", type=positive_ms, default=0.05)
-    parser.add_argument("--timeout-ms", dest="timeout", type=positive_ms, default=0.1)
-    parser.add_argument("--rise", type=count, default=5)
-    parser.add_argument("--fall", type=count, default=2)
+    add_timing_options(parser, interval_ms=50, timeout_ms=100, rise=5, fall=2)
     args = parser.parse_args(argv)
     try:
         dns.name.from_text(args.name)

@@ -3,6 +3,7 @@ fixed rate, `rise` passes / `fall` failures in a row turn its results into an up
 the watcher acts only when that state changes. Its state is published by atomic file replace."""
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import time
@@ -47,6 +48,39 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
     with open(tmp, "w") as handle:
         handle.write(text)
     os.replace(tmp, path)
+
+
+def milliseconds(text: str) -> float:
+    """argparse type: a whole number of milliseconds in 1..60000, returned in seconds."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of milliseconds") from None
+    if not 1 <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..60000 ms")
+    return value / 1000
+
+
+def count(text: str) -> int:
+    """argparse type: a whole number in 1..100 (rise, fall)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..100")
+    return value
+
+
+def add_timing_options(parser: argparse.ArgumentParser, *, interval_ms: int, timeout_ms: int,
+                       rise: int, fall: int) -> None:
+    """--interval-ms/--timeout-ms (as args.interval/args.timeout, in seconds), --rise, --fall."""
+    parser.add_argument("--interval-ms", dest="interval", type=milliseconds, default=interval_ms / 1000,
+                        help=f"time between checks (default {interval_ms})")
+    parser.add_argument("--timeout-ms", dest="timeout", type=milliseconds, default=timeout_ms / 1000,
+                        help=f"a check without an answer by then fails (default {timeout_ms})")
+    parser.add_argument("--rise", type=count, default=rise, help=f"passes in a row for up (default {rise})")
+    parser.add_argument("--fall", type=count, default=fall, help=f"failures in a row for down (default {fall})")
 
 
 def log(message: str) -> None:

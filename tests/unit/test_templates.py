@@ -54,6 +54,14 @@ def test_router_bgp_to_every_lb_with_md5_bfd_and_filter(tmp_path):
     assert "import filter lb_announcement;" in conf and "export none;" in conf
 
 
+def test_router_shuts_down_an_lb_session_past_the_max_prefix_limit(tmp_path):
+    conf = only(rendered("r1", "bird", tmp_path))
+    assert "define LB_MAX_PREFIXES = 10;" in conf
+    assert "receive limit LB_MAX_PREFIXES action disable;" in conf
+    settings = [line for line in conf.splitlines() if not line.strip().startswith("#")]
+    assert not any("import limit" in line for line in settings)   # could never fire behind the filter
+
+
 def test_speaker_announces_only_vip_and_starts_withdrawn(tmp_path):
     conf = only(rendered("lb2", "bird", tmp_path))
     assert "protocol static vip {\n  disabled;" in conf
@@ -85,6 +93,27 @@ def test_keepalived_vrrp3_fast_adverts_and_unicast_peer(tmp_path):
     assert "unicast_src_ip 192.168.1.2" in dns1 and "192.168.1.3" in dns1
     assert "192.168.1.100/24 dev eth-client" in dns1
     assert "virtual_router_id 51" in dns1 and "track_script" in dns1
+
+
+KEEPALIVED_VALUES = dict(lab="ref", node="dns1", interface="eth-client", vrid=51, priority=150,
+                         advert_s=0.1, own_address="192.168.1.2", peers=["192.168.1.3"],
+                         vip="192.168.1.100", prefixlen=24, health_port=8080, check_timeout_s=0.5)
+
+
+def test_keepalived_tracks_the_dns_watch_file_when_given_one():
+    conf = render("keepalived.conf.j2", **KEEPALIVED_VALUES, track_file="/run/lblab/ref/nodes/dns1/coredns.ok")
+    block = conf[conf.index("track_file coredns_answers {"):]
+    assert block.startswith('track_file coredns_answers {\n  file "/run/lblab/ref/nodes/dns1/coredns.ok"\n'
+                            "  weight 0 reverse\n}")
+    instance = conf[conf.index("vrrp_instance dns_vip {"):]
+    assert "  track_file {\n    coredns_answers\n  }" in instance
+    assert "  track_script {\n    coredns_health\n  }" in instance     # the slow backstop stays
+    assert "init_file" not in conf      # keepalived must never overwrite the watch's verdict
+
+
+def test_keepalived_without_a_watch_file_tracks_the_script_only():
+    conf = render("keepalived.conf.j2", **KEEPALIVED_VALUES)
+    assert "track_file" not in conf and "coredns_health" in conf
 
 
 def test_zone_points_service_name_at_anycast_vip(tmp_path):

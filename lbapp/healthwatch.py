@@ -50,26 +50,24 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
     os.replace(tmp, path)
 
 
-def milliseconds(text: str) -> float:
-    """argparse type: a whole number of milliseconds in 1..60000, returned in seconds."""
+def _whole_number(text: str, low: int, high: int, unit: str = "", unit_short: str = "") -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of milliseconds") from None
-    if not 1 <= value <= 60_000:
-        raise argparse.ArgumentTypeError(f"{value} is outside 1..60000 ms")
-    return value / 1000
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{' of ' + unit if unit else ''}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}{' ' + unit_short if unit_short else ''}")
+    return value
+
+
+def milliseconds(text: str) -> float:
+    """argparse type: a whole number of milliseconds in 1..60000, returned in seconds."""
+    return _whole_number(text, 1, 60_000, "milliseconds", "ms") / 1000
 
 
 def count(text: str) -> int:
     """argparse type: a whole number in 1..100 (rise, fall)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"{value} is outside 1..100")
-    return value
+    return _whole_number(text, 1, 100)
 
 
 def add_timing_options(parser: argparse.ArgumentParser, *, interval_ms: int, timeout_ms: int,

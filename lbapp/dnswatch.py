@@ -8,8 +8,10 @@ question over UDP every `interval` and writes its verdict to a file keepalived t
 FAULT (the peer takes the VIP) the moment the file says down.
 
 File values (`weight 0 reverse`): "1" = CoreDNS answers, "0" = it does not. A missing, empty or
-unreadable file reads as 0 to keepalived, so every way this watch can fail to vouch for CoreDNS
-ends in FAULT, never in a stale "healthy".
+unreadable file reads as 0 to keepalived (FAULT). The watch writes the file when its verdict
+changes and again every second, so a file deleted or overwritten by anything else is put right.
+If the watch itself is killed, its file keeps the last verdict: keepalived's once-a-second script
+check stays in place as the slow backstop.
 
 Usage: python -m lbapp.dnswatch --name lb.payment.example --track-file FILE [--server 127.0.0.1]
           [--port 53] [--qtype A] [--interval-ms 50] [--timeout-ms 100] [--rise 5] [--fall 2]
@@ -36,6 +38,7 @@ import dns.rdatatype
 from lbapp.healthwatch import Watcher, add_timing_options, log, write_atomic
 
 HEALTHY, UNHEALTHY = "1\n", "0\n"
+REWRITE_S = 1.0
 
 
 def judge(response: dns.message.Message, rdtype: dns.rdatatype.RdataType) -> tuple[bool, str]:
@@ -87,6 +90,7 @@ class DnsWatch(Watcher):
         super().__init__(interval, rise, fall)
         self.probe = probe
         self.track_file, self.state_file = track_file, state_file
+        self.written = 0.0
 
     def check(self) -> tuple[bool, str]:
         return self.probe()
@@ -96,7 +100,17 @@ class DnsWatch(Watcher):
         if self.state_file:
             write_atomic(self.state_file, json.dumps({
                 "healthy": self.state.up, "since": time.time(), "reason": reason, "pid": os.getpid()}))
+        self.write_verdict()
+
+    def write_verdict(self) -> None:
         write_atomic(self.track_file, HEALTHY if self.state.up else UNHEALTHY)
+        self.written = time.monotonic()
+
+    def ticked(self) -> None:
+        # Rewritten now and then, so a file deleted or overwritten by someone else is put right
+        # within a second (keepalived reads it again and finds no change: no state change).
+        if time.monotonic() - self.written >= REWRITE_S:
+            self.write_verdict()
 
     def changed(self, detail: str) -> None:
         needed = self.state.rise if self.state.up else self.state.fall

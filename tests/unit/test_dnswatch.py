@@ -10,6 +10,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from lbapp import dnswatch
 from lbapp.dnswatch import HEALTHY, UNHEALTHY, DnsWatch, judge, parse_args
 
 A = dns.rdatatype.A
@@ -83,14 +84,24 @@ def test_fall_failures_write_down_with_the_reason(tmp_path):
     assert json.loads((tmp_path / "state.json").read_text())["reason"] == "timeout"
 
 
-def test_the_file_is_written_only_when_the_verdict_changes(tmp_path):
+def test_the_file_is_rewritten_once_a_second_so_a_clobbered_file_is_put_right(tmp_path, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(dnswatch.time, "monotonic", lambda: now[0])
     w = watch(tmp_path, [(True, "answered")] * 4, rise=1, state=False)
     w.started()
     w.tick()
-    inode = (tmp_path / "coredns.ok").stat().st_ino
+    track = tmp_path / "coredns.ok"
+    track.write_text("0\n")                   # someone else writes the file
+    now[0] += 0.5
     w.tick()
+    assert track.read_text() == "0\n"          # within the second: not every check rewrites it
+    now[0] += 0.5
     w.tick()
-    assert (tmp_path / "coredns.ok").stat().st_ino == inode   # keepalived sees one event per change
+    assert track.read_text() == HEALTHY
+    track.unlink()
+    now[0] += 1.0
+    w.tick()
+    assert track.read_text() == HEALTHY
 
 
 def test_stopping_says_down_and_closes_the_probe(tmp_path):

@@ -166,7 +166,8 @@ def protocols_all(lines: list[str]) -> dict[str, ProtocolStatus]:
         elif key.endswith(" limit"):
             limit_direction = key.split()[0].lower()
             if match := _LIMIT.match(value):
-                current.limits[limit_direction] = ChannelLimit(int(match.group(1)), None, bool(match.group(2)))
+                limit, hit = int(match.group(1)), bool(match.group(2))
+                current.limits[limit_direction] = ChannelLimit(limit, None, hit)
         elif key == "Action" and limit_direction in current.limits:
             limit = current.limits[limit_direction]
             current.limits[limit_direction] = ChannelLimit(limit.limit, value, limit.hit)
@@ -233,5 +234,6 @@ def session_summary(status: ProtocolStatus, md5_drops: dict[str, int] | None = N
     dropped = [f"{count} segments {TCP_MD5_DROPS[name]}" for name, count in (md5_drops or {}).items()
                if count and name in TCP_MD5_DROPS]
     if dropped:
-        return f"{where}, no session: the kernel dropped " + ", ".join(dropped) + " (TCP-MD5 password mismatch)"
+        return (f"{where}, no session: the kernel dropped {', '.join(dropped)} "
+                "(TCP-MD5 password mismatch)")
     return f"{where}, no session: peer not answering (down, unreachable, or a TCP-MD5 password mismatch)"

@@ -54,9 +54,11 @@ def _whole_number(text: str, low: int, high: int, unit: str = "", unit_short: st
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{' of ' + unit if unit else ''}") from None
+        of_unit = f" of {unit}" if unit else ""
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{of_unit}") from None
     if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}{' ' + unit_short if unit_short else ''}")
+        suffix = f" {unit_short}" if unit_short else ""
+        raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}{suffix}")
     return value
 
 
@@ -78,7 +80,8 @@ def add_timing_options(parser: argparse.ArgumentParser, *, interval_ms: int, tim
     parser.add_argument("--timeout-ms", dest="timeout", type=milliseconds, default=timeout_ms / 1000,
                         help=f"a check without an answer by then fails (default {timeout_ms})")
     parser.add_argument("--rise", type=count, default=rise, help=f"passes in a row for up (default {rise})")
-    parser.add_argument("--fall", type=count, default=fall, help=f"failures in a row for down (default {fall})")
+    parser.add_argument("--fall", type=count, default=fall,
+                        help=f"failures in a row for down (default {fall})")
 
 
 def log(message: str) -> None:

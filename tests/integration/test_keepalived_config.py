@@ -24,8 +24,8 @@ def scratch_ns():
     name = f"lbtest-ka-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
-        subprocess.run(["ip", "-n", name, "link", "add", "eth-client", "type", "veth", "peer", "name", "eth-peer"],
-                       check=True)
+        subprocess.run(["ip", "-n", name, "link", "add", "eth-client", "type", "veth",
+                        "peer", "name", "eth-peer"], check=True)
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)

@@ -51,7 +51,8 @@ def status(name: str) -> ProtocolStatus:
 
 def test_established_session_with_rejected_extras_counts_them_as_filtered():
     s = status("router-established-3-filtered")
-    assert (s.name, s.proto, s.state, s.info, s.bgp_state) == ("bgp_lb1", "BGP", "up", "Established", "Established")
+    assert (s.name, s.proto, s.state, s.info) == ("bgp_lb1", "BGP", "up", "Established")
+    assert s.bgp_state == "Established"
     assert s.established and not s.limit_hit and s.last_error is None
     assert s.neighbor == "10.78.0.1" and s.channel_states == {"ipv4": "UP"}
     assert s.routes == {"imported": 1, "filtered": 3, "exported": 0, "preferred": 1}
@@ -84,7 +85,8 @@ def test_max_prefix_with_restart_waits_in_idle_between_attempts():
     assert s.limits["receive"] == ChannelLimit(3, "restart", True)
 
 
-@pytest.mark.parametrize("name, neighbor", [("router-md5-wrong", "10.78.0.2"), ("router-md5-missing", "10.78.0.3")])
+@pytest.mark.parametrize("name, neighbor", [("router-md5-wrong", "10.78.0.2"),
+                                            ("router-md5-missing", "10.78.0.3")])
 def test_a_tcp_md5_mismatch_leaves_bird_in_connect_with_no_error(name, neighbor):
     s = status(name)
     assert (s.state, s.info, s.bgp_state, s.last_error) == ("start", "Connect", "Connect", None)
@@ -134,8 +136,9 @@ def test_malformed_replies_parse_without_raising(lines):
 def test_mangled_real_replies_never_raise():
     rng = random.Random(20261201)
     sources = [reply(p.stem) for p in sorted(DATA.glob("*.json"))]
-    junk = ["", " ", "1002-", "1006-", ":", "Routes: -1 imported", "Receive limit: 99999999999999999999 [HIT]",
-            "Action:", "Channel", "\t\t", "1002-x y z w v " + "u" * 500, "é:ü"]
+    junk = ["", " ", "1002-", "1006-", ":", "Routes: -1 imported",
+            "Receive limit: 99999999999999999999 [HIT]", "Action:", "Channel", "\t\t",
+            "1002-x y z w v " + "u" * 500, "é:ü"]
     for _ in range(2000):
         lines = list(rng.choice(sources))
         for _ in range(rng.randint(1, 6)):

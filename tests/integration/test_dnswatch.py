@@ -98,7 +98,7 @@ def test_probe_tells_a_silent_server_from_a_closed_port():
     probe.close()
 
 
-def test_a_late_answer_to_an_earlier_question_is_not_taken_for_the_current_one(lab):
+def test_a_late_answer_to_an_earlier_question_does_not_fail_the_current_one(lab):
     coredns = lab.coredns()
     probe = DnsProbe("127.0.0.1", coredns.port, "lb.payment.example", "A", timeout=0.1)
     coredns.proc.signal(signal.SIGSTOP)
@@ -106,5 +106,8 @@ def test_a_late_answer_to_an_earlier_question_is_not_taken_for_the_current_one(l
         assert probe() == (False, "timeout")       # this question waits in CoreDNS's socket
     finally:
         coredns.proc.signal(signal.SIGCONT)
-    assert probe() == (True, "answered")           # the late answer to the first is skipped by ID
+    probe.timeout = 5.0                            # a busy machine may take a while to resume CoreDNS
+    # the first datagram back answers the old question: it is skipped by its ID, not taken for a
+    # bad response (which would be a false "down" after every recovery)
+    assert probe() == (True, "answered")
     probe.close()

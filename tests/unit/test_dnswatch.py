@@ -121,7 +121,7 @@ def args(tmp_path, *extra):
 def test_defaults(tmp_path):
     parsed = parse_args(args(tmp_path))
     assert (parsed.server, parsed.port, parsed.qtype) == ("127.0.0.1", 53, "A")
-    assert (parsed.interval, parsed.timeout, parsed.rise, parsed.fall) == (0.05, 0.1, 5, 2)
+    assert (parsed.interval, parsed.timeout, parsed.rise, parsed.fall) == (0.05, 0.1, 5, 3)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -22,8 +22,9 @@ import httptools
 from lbapp.lbserver.http import (COLON, CONTINUE_100, CRLF, H_HOST, HTTP11_CRLF,
                                  IDEMPOTENT_METHODS, KEY_HEADER, LAST_CHUNK, SP,
                                  drop_named_headers, forwarded_for, request_key, set_header)
-from lbapp.lbserver.requesthead import (F_AUTHORITY, F_BODY, F_CHUNKED, F_DROP, F_EXPECT,
-                                        F_HOST, F_KEY, F_XFF, MAX_HEADER_ITEMS, RequestHead)
+from lbapp.lbserver.requesthead import (CHUNK_SLICE, F_AUTHORITY, F_BODY, F_CHUNKED, F_DROP,
+                                        F_EXPECT, F_HOST, F_KEY, F_XFF, MAX_HEADER_ITEMS,
+                                        RequestHead)
 from lbapp.lbserver.requestrules import (HEAD_TOO_LARGE, INVALID_HOST, MALFORMED,
                                          MAX_HEAD_BYTES, Rejection, valid_host)
 from lbapp.lbserver.slots import make_room
@@ -94,7 +95,7 @@ class ClientConnection(RequestHead, asyncio.Protocol):
         self.host_ok: bytes | None = None  # the last Host value found valid on this connection
         self.chunk_lines = self.chunk_data = self.chunk_overhead = self.chunk_seq = 0
         self.chunk_pending = self.te_seen = False
-        self.trailers = 0
+        self.trailers = self.trailer_bytes = 0
         self.http10 = False
 
     # -- asyncio.Protocol -------------------------------------------------------------------
@@ -136,38 +137,59 @@ class ClientConnection(RequestHead, asyncio.Protocol):
             # The first bytes of a request head: the rest must follow within the timeout.
             self.head_deadline = self.clock.now + self.rt.head_timeout
             timed = True
-        chunked = self.chunk_lines  # inside a chunked request body since an earlier read
-        if chunked:
-            mark = (self.chunk_seq, self.chunk_data)
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            # Upgrade is hop-by-hop and was not forwarded: what follows is the next request.
-            rest = data[exc.args[0]:]
-            if rest and not self.closing:
-                self.data_received(rest)
+        if self.chunk_lines:  # inside a chunked request body since an earlier read
+            if not self._feed_chunked(data):
                 return
-        except httptools.HttpParserCallbackError:
-            log.exception("internal error while handling a request")
-            self._fatal(500)
-            return
-        except httptools.HttpParserError:
-            self.reject(MALFORMED)
-            return
+        else:
+            try:
+                self.parser.feed_data(data)
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+                self._feed_failed(exc, data)
+                return
         if self.reading_head:  # a request head still incomplete after this read
             self.head_bytes += len(data)
             if self.head_bytes > MAX_HEAD_BYTES:
                 self.reject(HEAD_TOO_LARGE)
                 return
-        elif chunked and self.chunk_lines and self.chunk_seq == mark[0]:
-            # The same chunked body went on through this whole read.
-            self._count_chunk_overhead(len(data) - (self.chunk_data - mark[1]))
-            if self.closing:
-                return
         if timed and self.head_deadline:
             self.rt.head_timers.append((self.head_deadline, self))
         if self.up_out:  # request body bytes (a bodiless request's head went out at once)
             self._flush_up()
+
+    def _feed_chunked(self, data: bytes) -> bool:
+        """Feed a read that goes on with a chunked body, in slices, counting the bytes of its
+        framing (extensions, trailers) slice by slice. False if the connection is done."""
+        view = memoryview(data)
+        for start in range(0, len(data), CHUNK_SLICE):
+            piece = view[start:start + CHUNK_SLICE]
+            active, seq, before = self.chunk_lines, self.chunk_seq, self.chunk_data
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade as exc:
+                self._feed_failed(httptools.HttpParserUpgrade(start + exc.args[0]), data)
+                return False
+            except httptools.HttpParserError as exc:
+                self._feed_failed(exc, data)
+                return False
+            if self.closing:
+                return False
+            if active and self.chunk_lines and self.chunk_seq == seq:  # the same body went on
+                self._count_chunk_overhead(len(piece) - (self.chunk_data - before))
+                if self.closing:
+                    return False
+        return True
+
+    def _feed_failed(self, exc: Exception, data: bytes) -> None:
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            # Upgrade is hop-by-hop and was not forwarded: what follows is the next request.
+            rest = data[exc.args[0]:]
+            if rest and not self.closing:
+                self.data_received(rest)
+        elif isinstance(exc, httptools.HttpParserCallbackError):
+            log.exception("internal error while handling a request")
+            self._fatal(500)
+        else:
+            self.reject(MALFORMED)
 
     def pause_writing(self) -> None:
         self.write_blocked = True
@@ -303,6 +325,10 @@ class ClientConnection(RequestHead, asyncio.Protocol):
             hdrs.append(self.xff_tail)
             self.head = b"".join(hdrs)
             self.body_parts = _NO_BODY
+            if len(self.head) > MAX_HEAD_BYTES:
+                self.busy = False
+                self.reject(HEAD_TOO_LARGE)
+                return
         else:
             flags = self.hflags  # as _check_head left them
             if flags & F_DROP:
@@ -315,6 +341,10 @@ class ClientConnection(RequestHead, asyncio.Protocol):
                         else self.xff_own)
             hdrs.append(rt.request_tail_chunked if flags & F_CHUNKED else rt.request_tail)
             self.head = b"".join(hdrs)
+            if len(self.head) > MAX_HEAD_BYTES:
+                self.busy = False
+                self.reject(HEAD_TOO_LARGE)
+                return
             if has_body:
                 self.body_parts = []
                 self.body_size = 0

@@ -10,6 +10,7 @@ from lbapp.lbserver.requestrules import (
     CHUNK_EXTENSIONS_TOO_LARGE, CHUNK_LINE_BYTES, CHUNK_OVERHEAD_ALLOWANCE, CONNECT,
     CONNECTION_NAMES_FRAMING, DUPLICATE_HOST, DUPLICATE_LENGTH, DUPLICATE_TE, FRAMING_HEADERS,
     HTTP_VERSION, INVALID_LENGTH, INVALID_TARGET, LENGTH_WITH_CHUNKED, MAX_HEADERS,
+    MAX_TRAILER_BYTES,
     MISSING_HOST, TE_IN_HTTP10, TOO_MANY_HEADERS, TOO_MANY_TRAILERS, TRAILERS_TOO_LARGE,
     UNSUPPORTED_TE, UPGRADE_WITH_BODY, Rejection, content_length, is_exactly_chunked,
     origin_form)
@@ -27,6 +28,10 @@ F_LENGTH = 256    # a Content-Length header (even 0)
 F_UPGRADE = 512   # an Upgrade header (dropped)
 F_AUTHORITY = 1024  # an absolute-form target: its authority replaces the Host (in host)
 
+# A read that goes on with a chunked body is parsed in slices of this size, its framing bytes
+# counted after each: an over-long extension or trailer section is caught even when the body
+# ends in the same read (the read in which the body starts is counted from the next read on).
+CHUNK_SLICE = 4096
 # Items of ``hdrs`` for MAX_HEADERS forwarded headers (4 each, after 4 of the request line):
 # a head with more is checked by the rules that count every header.
 MAX_HEADER_ITEMS = 4 + 4 * MAX_HEADERS
@@ -44,7 +49,7 @@ class RequestHead:
         # a chunked request body as parsed (in real time, also while its events are held):
         # chunk lines seen, data bytes, bytes that were neither, trailer fields
         "chunk_lines", "chunk_data", "chunk_overhead", "chunk_seq", "chunk_pending", "trailers",
-        "te_seen",
+        "trailer_bytes", "te_seen",
     )
 
     def reject(self, why: Rejection) -> None:
@@ -58,8 +63,11 @@ class RequestHead:
             return
         # A trailer field (after the last chunk): not forwarded, but counted.
         self.trailers += 1
+        self.trailer_bytes += len(name) + len(value) + 4
         if self.trailers > MAX_HEADERS:
             self.reject(TOO_MANY_TRAILERS)
+        elif self.trailer_bytes > MAX_TRAILER_BYTES:
+            self.reject(TRAILERS_TOO_LARGE)
 
     def _special_header(self, kind: int, name: bytes, value: bytes) -> None:
         flags = self.hflags
@@ -122,7 +130,7 @@ class RequestHead:
 
     def _chunked_body_starts(self) -> None:
         self.chunk_lines = 1
-        self.chunk_data = self.chunk_overhead = self.trailers = 0
+        self.chunk_data = self.chunk_overhead = self.trailers = self.trailer_bytes = 0
         self.chunk_seq += 1
         self.chunk_pending = False
 

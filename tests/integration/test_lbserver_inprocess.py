@@ -58,18 +58,20 @@ class Env:
         self.servers.append(server)
         return server.sockets[0].getsockname()[1]
 
-    async def proxy(self, backends: dict[str, int], **config) -> tuple[LBServer, int]:
+    async def proxy(self, backends: dict[str, int], settings: dict | None = None,
+                    **config) -> tuple[LBServer, int]:
         settings = parse_settings({"name": "lbt", "lb_id": "t", "listen": ["127.0.0.1:1"],
-                                   "admin_listen": "127.0.0.1:1",
+                                   "admin_listen": "127.0.0.1:2",
                                    "etcd_endpoints": ["http://127.0.0.1:1"],
-                                   "max_connections": config.pop("max_connections", 100)})
+                                   "max_connections": config.pop("max_connections", 100),
+                                   **(settings or {})})
         lb = LBServer(settings)
         cfg = parse_config({"backend_servers": [
             {"name": n, "address": "127.0.0.1", "port": p} for n, p in backends.items()],
             **config})
         lb.rt.apply(cfg, 1, {}, 1)
         port = await self.server(lambda: ClientConnection(lb.rt))
-        self.tasks.append(asyncio.get_running_loop().create_task(lb._sweep()))
+        self.tasks.append(asyncio.get_running_loop().create_task(lb.sweep()))
         return lb, port
 
     async def close(self) -> None:
@@ -182,7 +184,7 @@ async def test_expect_100_continue_is_answered_by_the_lb(env):
 async def test_pipelined_requests_answered_in_order(env):
     _, port = await env.proxy({"be1": await env.backend("be1"), "be2": await env.backend("be2")})
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(GET % b"/delay?ms=30" + b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+    writer.write(GET % b"/delay?ms=30" + b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
                  + GET % b"/status?code=201" + GET % b"/health")
     got = [await read_response(reader) for _ in range(4)]
     assert [g[0] for g in got] == [200, 200, 201, 200]
@@ -221,7 +223,7 @@ async def test_reset_before_response_retries_get_but_not_post(env):
                                outlier_detection={"consecutive_failures": 100})
     gets = [await exchange(port, GET % b"/") for _ in range(4)]
     assert [g[0] for g in gets] == [200] * 4
-    posts = [await exchange(port, b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+    posts = [await exchange(port, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
              for _ in range(4)]
     # round robin sends half of the POSTs to the resetting backend: not resent, 502
     assert sorted(p[0] for p in posts) == [200, 200, 502, 502]
@@ -288,12 +290,18 @@ async def test_close_delimited_upstream_body_is_rechunked_and_hop_headers_droppe
 
 
 @run
-async def test_connections_over_the_limit_get_503(env):
+async def test_connections_over_the_limit_get_503_when_none_is_idle(env):
+    # Issue #6 changed this: idle connections now make room (next test); connections reading
+    # a head are not idle, so over the limit a newcomer is still refused.
     lb, port = await env.proxy({"be1": await env.backend("be1")}, max_connections=2)
     held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
-    await until(lambda: len(lb.rt.clients) == 2, "the two held connections registered")
+    for _, writer in held:
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+    await until(lambda: sum(c.reading_head for c in lb.rt.clients) == 2,
+                "the two held connections reading a head")
     status, headers, _, _ = await exchange(port, GET % b"/")
     assert status == 503 and headers["connection"] == "close"
+    assert lb.rt.client_stats.rejected == 1 and lb.rt.client_stats.evicted == 0
     for _, writer in held:
         writer.close()
 
@@ -339,7 +347,7 @@ async def test_hash_on_header_keeps_a_user_on_one_backend(env):
     ports = {f"be{i}": await env.backend(f"be{i}") for i in (1, 2, 3)}
     _, port = await env.proxy(ports, algorithm="consistent_hash", hash={"key": "header:X-User"})
     for user in (b"alice", b"bob", b"carol"):
-        seen = {(await exchange(port, b"GET / HTTP/1.1\r\nX-User: %s\r\n\r\n" % user))[1]
+        seen = {(await exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\nX-User: %s\r\n\r\n" % user))[1]
                 ["x-backend"] for _ in range(5)}
         assert len(seen) == 1
 
@@ -388,7 +396,7 @@ async def test_hung_backend_get_is_retried_post_gets_504(env):
     assert status == [200] * 4
     # round robin comes back to the hung backend first every time (no ejection configured)
     assert lb.rt.request_stats["hung"].connect_failures["response_timeout"] == 4
-    posts = [(await exchange(port, b"POST /echo HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"))[0]
+    posts = [(await exchange(port, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"))[0]
              for _ in range(2)]
     assert sorted(posts) == [200, 504]
 

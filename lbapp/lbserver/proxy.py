@@ -190,6 +190,10 @@ class ClientConnection(RequestHead, asyncio.Protocol):
             self._fatal(500)
         else:
             self.reject(MALFORMED)
+        if self.up_out and not self.closing:
+            # The bad bytes followed a complete request (their refusal waits for its response):
+            # what the parser produced for that request before them still goes out.
+            self._flush_up()
 
     def pause_writing(self) -> None:
         self.write_blocked = True

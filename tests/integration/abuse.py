@@ -60,7 +60,15 @@ class Response:
 
 
 def parse_responses(data: bytes) -> list[Response]:
-    """The responses in what the LB sent on one connection (it frames them well)."""
+    """The responses in what the LB sent on one connection; bytes that do not parse as a
+    response end the list with a status-0 entry holding them."""
+    try:
+        return _parse(data)
+    except (ValueError, IndexError):
+        return [Response(0, {}, data)]
+
+
+def _parse(data: bytes) -> list[Response]:
     out = []
     while data:
         head, sep, rest = data.partition(b"\r\n\r\n")
@@ -127,6 +135,35 @@ def exchange(lb: LB, raw: bytes | list[bytes], expect: int = 0,
             while chunk := sock.recv(65536):
                 data += chunk
         except (ConnectionResetError, BrokenPipeError, OSError):
+            pass
+    return parse_responses(data)
+
+
+def exchange_with_sentinel(lb: LB, raw: bytes) -> list[Response]:
+    """Send ``raw`` and then a well-formed request; read until its response (answered after
+    every request before it, in order) or until the LB closes; then as ``exchange``."""
+    tag = uuid.uuid4().hex
+    sentinel = b"GET /sentinel HTTP/1.1\r\nHost: s\r\nX-Tag: %s\r\n\r\n" % tag.encode()
+    data = b""
+    with socket.create_connection(("127.0.0.1", lb.port), timeout=READ_TIMEOUT) as sock:
+        try:
+            sock.sendall(raw + sentinel)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        deadline = time.monotonic() + READ_TIMEOUT
+        while f'"tag": "{tag}"'.encode() not in data and time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                chunk = b""
+            if not chunk:
+                break
+            data += chunk
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            while chunk := sock.recv(65536):
+                data += chunk
+        except OSError:
             pass
     return parse_responses(data)
 

@@ -94,7 +94,9 @@ class _Connection(asyncio.Protocol):
                            "tag": tag[0].decode("latin-1") if tag else None}).encode()
         out = self.h11.send(h11.Response(status_code=200, headers=[
             ("Content-Type", "application/json"), ("Content-Length", str(len(body)))]))
-        out += self.h11.send(h11.Data(data=body)) + self.h11.send(h11.EndOfMessage())
+        if request.method != b"HEAD":
+            out += self.h11.send(h11.Data(data=body))
+        out += self.h11.send(h11.EndOfMessage())
         self.transport.write(out)
         if self.h11.our_state is h11.MUST_CLOSE:
             self.transport.close()

@@ -200,3 +200,17 @@ def test_forwarded_with_one_framing_and_one_host(target, raw, path, host):
     assert json.loads(responses[0].body)["target"] == path.decode()
     assert not seen.header(b"upgrade") and not seen.header(b"x-private")
     check_invariants(target, before, 1)
+
+
+def test_body_request_with_bad_bytes_behind_it_is_still_sent_and_answered(target):
+    # A request with a body, then bytes that do not parse, in one packet, on a pooled backend
+    # connection: the request goes out and is answered before the 400 (it once waited for the
+    # response timeout, its bytes held back by the refusal of what followed).
+    assert exchange(target.lb, b"GET /warm HTTP/1.1\r\nHost: shop\r\n\r\n", expect=1)[0].status == 200
+    before = len(target.backend.requests)
+    raw = (POST + b"Connection: close\r\nContent-Length: 5\r\n\r\nhello"
+           + b"GET /after-close HTTP/1.1\r\nHost: shop\r\n\r\n")
+    responses = exchange(target.lb, raw, expect=1)
+    assert [r.status for r in responses] == [200]
+    assert [(r.target, r.body) for r in target.backend.requests[before:]] == [(b"/upload", b"hello")]
+    check_invariants(target, before, 2)

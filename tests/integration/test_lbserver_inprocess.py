@@ -422,3 +422,112 @@ async def test_oversized_request_head_gets_431(env):
     assert status == 431 and headers["connection"] == "close"
     writer.close()
     assert (await exchange(port, GET % b"/"))[0] == 200
+
+
+# -- slow heads, idle connections, slots (issue #6) -------------------------------------------
+
+async def closed_by_lb(reader: asyncio.StreamReader) -> bytes:
+    """Everything the LB sends until it closes the connection."""
+    return await reader.read()
+
+
+@run
+async def test_trickled_head_gets_408_within_the_head_timeout(env):
+    # One header byte every 50 ms keeps the connection active, but the head never completes:
+    # the head timer counts from the first byte and is not restarted by more bytes.
+    lb, port = await env.proxy({"be1": await env.backend("be1")},
+                               settings={"request_head_timeout_ms": 400})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+
+    async def trickle():
+        while not writer.is_closing():
+            writer.write(b"a")
+            await asyncio.sleep(0.05)
+    task = asyncio.get_running_loop().create_task(trickle())
+    try:
+        got = await asyncio.wait_for(closed_by_lb(reader), 5)
+    finally:
+        task.cancel()
+    elapsed = time.monotonic() - started
+    assert got.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in got
+    assert 0.35 < elapsed < 2.0, elapsed  # 400 ms + the sweeper's 100 ms tick (+ shared CPU)
+    assert lb.rt.client_stats.timeouts["request_head"] == 1
+    assert (await exchange(port, GET % b"/"))[0] == 200
+
+
+@run
+async def test_silent_new_connection_gets_408_after_the_head_timeout(env):
+    lb, port = await env.proxy({"be1": await env.backend("be1")},
+                               settings={"request_head_timeout_ms": 300})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    got = await asyncio.wait_for(closed_by_lb(reader), 5)
+    assert got.startswith(b"HTTP/1.1 408 ")
+    writer.close()
+
+
+@run
+async def test_keep_alive_idle_is_timed_apart_from_the_head(env):
+    # A keep-alive connection idle between requests is closed after client_idle_ms without a
+    # response; the head timer (here longer) does not apply while no byte has come.
+    lb, port = await env.proxy({"be1": await env.backend("be1")}, timeouts={"client_idle_ms": 300},
+                               settings={"request_head_timeout_ms": 10_000})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET % b"/")
+    assert (await read_response(reader))[0] == 200
+    started = time.monotonic()
+    assert await asyncio.wait_for(closed_by_lb(reader), 5) == b""
+    assert 0.25 < time.monotonic() - started < 2.5  # swept every second
+    assert lb.rt.client_stats.timeouts == {"request_head": 0, "keepalive_idle": 1}
+    writer.close()
+
+
+@run
+async def test_full_slots_close_the_oldest_idle_connections_first(env):
+    lb, port = await env.proxy({"be1": await env.backend("be1")}, max_connections=4)
+    idle = []
+    for _ in range(2):  # two idle keep-alive connections, the first idle longer
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(GET % b"/")
+        assert (await read_response(reader))[0] == 200
+        idle.append((reader, writer))
+        lb.rt.clock.now += 1.0  # the sweeper's clock: apart by a second
+    slow = []
+    for _ in range(2):  # two reading a head: not idle
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        slow.append((reader, writer))
+    await until(lambda: sum(c.reading_head for c in lb.rt.clients) == 2, "two heads in progress")
+    # Full: a newcomer is served, and both idle connections went to make room (a batch);
+    # the slow ones are still there.
+    assert (await exchange(port, GET % b"/"))[0] == 200
+    assert lb.rt.client_stats.evicted == 2 and lb.rt.client_stats.rejected == 0
+    for reader, _ in idle:
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+    assert sum(c.reading_head for c in lb.rt.clients) == 2
+    for _, writer in idle + slow:
+        writer.close()
+
+
+@run
+async def test_eviction_order_is_oldest_idle_first(env):
+    from lbapp.lbserver import slots
+    lb, port = await env.proxy({"be1": await env.backend("be1")}, max_connections=100)
+    conns = []
+    for _ in range(slots.EVICT_BATCH + 3):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(GET % b"/")
+        assert (await read_response(reader))[0] == 200
+        conns.append((reader, writer))
+        lb.rt.clock.now += 0.01
+    await until(lambda: len(lb.rt.clients) == len(conns), "all connections registered")
+    lb.rt.max_connections = len(conns)
+    assert (await exchange(port, GET % b"/"))[0] == 200
+    closed = [await asyncio.wait_for(r.read(), 2) == b"" for r, _ in conns[:slots.EVICT_BATCH]]
+    assert all(closed) and lb.rt.client_stats.evicted == slots.EVICT_BATCH
+    for reader, writer in conns[slots.EVICT_BATCH:]:  # the youngest idle ones are still open
+        writer.write(GET % b"/")
+        assert (await read_response(reader))[0] == 200
+    for _, writer in conns:
+        writer.close()

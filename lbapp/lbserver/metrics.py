@@ -124,13 +124,10 @@ def _client_families(rt: "Runtime"):
     yield _gauge("lbapp_lb_client_connections", "Open client connections.", len(rt.clients))
     yield _gauge("lbapp_lb_client_connections_limit", "Client connection slots "
                  "(max_connections).", rt.max_connections)
-    states = GaugeMetricFamily("lbapp_lb_client_connection_states",
-                               "Open client connections by state (busy: a request in progress, "
-                               "head: a request head awaited or being read, idle: keep-alive).",
-                               labels=["state"])
-    for state, count in connection_states(rt).items():
-        states.add_metric([state], count)
-    yield states
+    yield _by_label(GaugeMetricFamily, "lbapp_lb_client_connection_states",
+                    "Open client connections by state (busy: a request in progress, head: a "
+                    "request head awaited or being read, idle: keep-alive).", "state",
+                    connection_states(rt))
     yield _counter("lbapp_lb_client_connections_accepted", "Client connections accepted.",
                    stats.accepted)
     yield _counter("lbapp_lb_client_connections_rejected",
@@ -138,18 +135,19 @@ def _client_families(rt: "Runtime"):
                    stats.rejected)
     yield _counter("lbapp_lb_client_connections_evicted",
                    "Idle client connections closed to make room for new ones.", stats.evicted)
-    timeouts = CounterMetricFamily("lbapp_lb_client_timeouts",
-                                   "Client connections closed by a timer (request_head: 408).",
-                                   labels=["timeout"])
-    for name, count in sorted(stats.timeouts.items()):
-        timeouts.add_metric([name], count)
-    yield timeouts
-    rejected = CounterMetricFamily("lbapp_lb_requests_rejected",
-                                   "Requests refused as malformed or unsafe to forward.",
-                                   labels=["reason"])
-    for reason, count in sorted(stats.rejected_requests.items()):
-        rejected.add_metric([reason], count)
-    yield rejected
+    yield _by_label(CounterMetricFamily, "lbapp_lb_client_timeouts",
+                    "Client connections closed by a timer (request_head: 408).", "timeout",
+                    stats.timeouts)
+    yield _by_label(CounterMetricFamily, "lbapp_lb_requests_rejected",
+                    "Requests refused as malformed or unsafe to forward.", "reason",
+                    stats.rejected_requests)
+
+
+def _by_label(kind, name: str, doc: str, label: str, counts: dict[str, int]):
+    family = kind(name, doc, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

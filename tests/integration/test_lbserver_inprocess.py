@@ -531,3 +531,19 @@ async def test_eviction_order_is_oldest_idle_first(env):
         assert (await read_response(reader))[0] == 200
     for _, writer in conns:
         writer.close()
+
+
+@run
+async def test_hash_on_host_uses_the_host_forwarded(env):
+    # Host is a header the proxy checks (and for absolute-form, replaces): hashing on it uses
+    # the Host the backend gets, for both forms of target.
+    ports = {f"be{i}": await env.backend(f"be{i}") for i in (1, 2, 3)}
+    _, port = await env.proxy(ports, algorithm="consistent_hash", hash={"key": "header:Host"})
+    for host in (b"alice.example", b"bob.example", b"carol.example"):
+        seen = set()
+        for _ in range(3):
+            seen.add((await exchange(port, b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host))[1]
+                     ["x-backend"])
+            seen.add((await exchange(port, b"GET http://%s/ HTTP/1.1\r\nHost: other\r\n\r\n"
+                                     % host))[1]["x-backend"])
+        assert len(seen) == 1, (host, seen)

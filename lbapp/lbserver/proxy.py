@@ -25,8 +25,8 @@ from lbapp.lbserver.http import (COLON, CONTINUE_100, CRLF, H_HOST, HTTP11_CRLF,
 from lbapp.lbserver.requesthead import (CHUNK_SLICE, F_AUTHORITY, F_BODY, F_CHUNKED, F_DROP,
                                         F_EXPECT, F_HOST, F_KEY, F_XFF, MAX_HEADER_ITEMS,
                                         RequestHead)
-from lbapp.lbserver.requestrules import (HEAD_TOO_LARGE, INVALID_HOST, MALFORMED,
-                                         MAX_HEAD_BYTES, Rejection, valid_host)
+from lbapp.lbserver.requestrules import (FRAGMENT, HEAD_TOO_LARGE, INVALID_HOST, MALFORMED,
+                                         MAX_HEAD_BYTES, SLASH, Rejection, valid_host)
 from lbapp.lbserver.slots import make_room
 from lbapp.lbserver.stats import CLIENT_CLOSED, LATENCY_BOUNDS
 
@@ -296,7 +296,7 @@ class ClientConnection(RequestHead, asyncio.Protocol):
         url = self.url
         # The common case: an HTTP/1.1 keep-alive request with one Host and no header that
         # needs care, an origin-form target and few headers; it needs none of the checks.
-        plain = (flags == F_HOST and keep_alive and url[0] == 47 and b"#" not in url
+        plain = (flags == F_HOST and keep_alive and url[0] == SLASH and FRAGMENT not in url
                  and len(self.hdrs) <= MAX_HEADER_ITEMS)
         if not plain:
             refused = self._check_head(method, version, upgrade)

@@ -10,7 +10,7 @@ from lbapp.lbserver.requestrules import (
     CHUNK_EXTENSIONS_TOO_LARGE, CHUNK_LINE_BYTES, CHUNK_OVERHEAD_ALLOWANCE, CONNECT,
     CONNECTION_NAMES_FRAMING, DUPLICATE_HOST, DUPLICATE_LENGTH, DUPLICATE_TE, FRAMING_HEADERS,
     HTTP_VERSION, INVALID_LENGTH, INVALID_TARGET, LENGTH_WITH_CHUNKED, MAX_HEADERS,
-    MAX_TRAILER_BYTES,
+    FRAGMENT, MAX_TRAILER_BYTES, SLASH,
     MISSING_HOST, TE_IN_HTTP10, TOO_MANY_HEADERS, TOO_MANY_TRAILERS, TRAILERS_TOO_LARGE,
     UNSUPPORTED_TE, UPGRADE_WITH_BODY, Rejection, content_length, is_exactly_chunked,
     origin_form)
@@ -170,8 +170,8 @@ class RequestHead:
             if upgrade:  # llhttp would hand the body back as the next request
                 return UPGRADE_WITH_BODY
         url = self.url
-        if url[0] != 47 or b"#" in url:
-            target = None if b"#" in url else origin_form(url, method)
+        if url[0] != SLASH or FRAGMENT in url:
+            target = None if FRAGMENT in url else origin_form(url, method)
             if target is None:
                 return INVALID_TARGET
             authority, self.url = target

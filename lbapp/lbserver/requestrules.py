@@ -34,6 +34,12 @@ MAX_CHUNK_EXTENSION_BYTES = 4096
 MAX_TRAILER_BYTES = 8192
 CHUNK_OVERHEAD_ALLOWANCE = MAX_CHUNK_EXTENSION_BYTES + MAX_TRAILER_BYTES
 
+# Bytes of a target, as ints: ``int in bytes`` is a plain scan, while ``bytes in bytes`` first
+# tries its argument as an int (raising and clearing an exception on every call).
+SLASH = 0x2F
+FRAGMENT = 0x23  # '#'
+AT = 0x40
+
 # Header names a Connection header may not make hop-by-hop.
 FRAMING_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"host"))
 
@@ -111,7 +117,7 @@ def origin_form(url: bytes, method: bytes) -> tuple[bytes | None, bytes] | None:
         return None
     authority, rest = match.group(2), match.group(3)
     # An http(s) URI needs a host; userinfo in it is an error (RFC 9110 4.2.1, 4.2.4).
-    if not authority or authority.startswith(b":") or b"@" in authority \
+    if not authority or authority.startswith(b":") or AT in authority \
             or not valid_host(authority):
         return None
     if not rest:

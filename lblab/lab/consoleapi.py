@@ -1,0 +1,137 @@
+"""The console's JSON API as the lab uses it (the `config` fault, `lblab console`, tests): HTTP
+made inside the console node's namespace, writes with the lab's console token and the version
+just read (If-Match), so a concurrent edit is refused rather than overwritten.
+
+Every refusal becomes a ``ConsoleApiError`` carrying the console's own message (which names the
+field); nothing here checks a config: the console is the one place that does.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from lblab.daemons.console import PORT, token_path
+from lblab.lab import probes
+from lblab.lab.errors import LabError
+
+
+class ConsoleApiError(LabError):
+    def __init__(self, message: str, status: int | None = None, field: str | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.field, self.reason = status, field, reason
+
+
+def segment(text: str) -> str:
+    """One path segment, whatever the text holds ('/', '..', '%', spaces...)."""
+    return quote(text, safe="")
+
+
+def replace_keys(document: dict, changes: dict) -> dict:
+    """Keys of ``changes`` replace the document's; a null value removes the key."""
+    merged = {**document, **changes}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+class ConsoleApi:
+    def __init__(self, lab, node: str | None = None, timeout: float = 10.0) -> None:
+        consoles = lab.node_names("console")
+        if not consoles:
+            raise ConsoleApiError(f"lab {lab.name} has no console node: LB configs change "
+                                  "through the console")
+        if node is not None and node not in consoles:
+            raise ConsoleApiError(f"{node!r} is not a console node of lab {lab.name} "
+                                  f"(consoles: {', '.join(consoles)})")
+        ctx = lab.ctx(node or consoles[0])
+        self.node, self.ns, self.address = ctx.node, ctx.ns, ctx.control_address
+        self.timeout = timeout
+        self._token_path = token_path(ctx)
+
+    @property
+    def token(self) -> str:
+        try:
+            token = self._token_path.read_text().strip()
+        except OSError as exc:
+            raise ConsoleApiError(f"console token {self._token_path}: {exc.strerror} (is the "
+                                  "console running?)") from None
+        return token
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None, version: int | None = None,
+                authorized: bool = True) -> tuple[int, dict[str, str], Any]:
+        """One request -> (status, headers, JSON answer, or the text of a non-JSON answer)."""
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if version is not None:
+            headers["If-Match"] = f'"{version}"'
+        if authorized:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            status, answer_headers, raw = probes.http_request(
+                self.ns, method, self.address, PORT, path, self.timeout, body=data, headers=headers)
+        except (OSError, http.client.HTTPException) as exc:
+            raise ConsoleApiError(f"console {self.address}:{PORT} ({self.node}): {method} {path}: "
+                                  f"{exc or type(exc).__name__}") from None
+        try:
+            answer = json.loads(raw) if raw else {}
+        except ValueError:
+            answer = raw.decode("utf-8", "replace").strip()
+        return status, answer_headers, answer
+
+    def call(self, method: str, path: str, body: Any = None, version: int | None = None) -> Any:
+        """The JSON answer of a request that must succeed; ConsoleApiError naming the field."""
+        status, _, answer = self.request(method, path, body, version)
+        if status >= 400:
+            if isinstance(answer, dict) and "error" in answer:
+                field = answer.get("field")
+                raise ConsoleApiError(
+                    f"console refused {method} {path} (HTTP {status}): "
+                    + (f"{field}: " if field else "") + str(answer["error"]),
+                    status, field, answer.get("reason"))
+            raise ConsoleApiError(f"console refused {method} {path} (HTTP {status}): "
+                                  f"{str(answer)[:200]}", status)
+        return answer
+
+    # -- reads ------------------------------------------------------------------------------
+    def lbs(self) -> list[dict]:
+        return self.call("GET", "/api/lbs")["lbs"]
+
+    def lb(self, lb_id: str) -> dict:
+        """Config, version, the version each LB server serves, backends, drained nodes."""
+        return self.call("GET", f"/api/lbs/{segment(lb_id)}")
+
+    def audit(self, lb_id: str | None = None, limit: int = 20) -> list[dict]:
+        query = urlencode({"limit": limit, **({"lb_id": lb_id} if lb_id else {})})
+        return self.call("GET", f"/api/audit?{query}")["entries"]
+
+    def lab_status(self) -> dict:
+        return self.call("GET", "/api/status")
+
+    # -- writes -----------------------------------------------------------------------------
+    def write(self, method: str, lb_id: str, suffix: str, body: Any = None,
+              version: int | None = None) -> dict:
+        """One write to ``/api/lbs/<lb_id>/<suffix>``, guarded by ``version`` (default: the
+        version read just before). The answer has the new version and committed_at."""
+        if version is None:
+            version = self.lb(lb_id)["version"]
+        return self.call(method, f"/api/lbs/{segment(lb_id)}/{suffix}", body, version)
+
+    def change_keys(self, lb_id: str, changes: dict) -> dict:
+        """Replace top-level keys of the config (null removes one) -> the answer, plus the
+        config as it was before (``previous``)."""
+        current = self.lb(lb_id)
+        answer = self.write("PUT", lb_id, "config", replace_keys(current["config"], changes),
+                            current["version"])
+        return {**answer, "previous": current["config"]}
+
+    def replace(self, lb_id: str, document: dict) -> dict:
+        return self.write("PUT", lb_id, "config", document)
+
+    def set_drain(self, lb_id: str, node: str, drained: bool) -> dict:
+        return self.call("POST" if drained else "DELETE",
+                         f"/api/lbs/{segment(lb_id)}/nodes/{segment(node)}/drain")

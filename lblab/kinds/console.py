@@ -9,7 +9,10 @@ from pydantic import Field
 from lblab.daemons.console import PORT, Console as ConsoleDaemon, token_path
 from lblab.daemons.forwarder import Forwarder
 from lblab.kinds.base import Check, NodeKind, not_ready
+from lblab.kinds.dns import vip_holders
+from lblab.kinds.lb import announcing
 from lblab.kinds.registry import register
+from lblab.lab.consoleapi import ConsoleApi, ConsoleApiError
 from lblab.topology.model import NodeOptions
 
 
@@ -30,6 +33,28 @@ def read_token(ctx) -> str | None:
         return token_path(ctx).read_text().strip() or None
     except OSError:
         return None
+
+
+def live_status_check(lab) -> Check:
+    """The console's live view (written by the nodes' status reporters) agrees with the lab:
+    each active LB's announcement, the DNS VIP's holder."""
+    logs = lab.logs_of([(n, "reporter") for n in lab.node_names()])
+    try:
+        status = ConsoleApi(lab).lab_status()
+    except ConsoleApiError as exc:
+        return Check("live status", False, str(exc), logs)
+    reported = {node: (value or {}).get("announced")
+                for node, value in (status.get("announcements") or {}).items()}
+    wrong = [f"{node} {reported.get(node, 'absent')} (is {state})"
+             for node, state in announcing(lab).items() if reported.get(node, "absent") != state]
+    holder = (status.get("dns_vip") or {}).get("holder")
+    if lab.topo.dns.vip is not None:
+        holders = vip_holders(lab)
+        if [holder] != holders:
+            wrong.append(f"DNS VIP holder {holder} (is {', '.join(holders) or 'nobody'})")
+    detail = (f"announcements of {', '.join(sorted(reported)) or 'no LB'}, DNS VIP on {holder}"
+              if not wrong else "reported: " + "; ".join(wrong))
+    return Check("live status", not wrong, detail, logs)
 
 
 def console_status(lab) -> dict[str, dict]:
@@ -57,6 +82,8 @@ class Console(NodeKind):
             checks.append(Check(name, not bad, f"{what} answers" if not bad else
                                 "; ".join(f"{n}: {r}" for n, r in bad.items()),
                                 lab.logs_of([(n, name) for n in bad])))
+        if all(check.ok for check in checks):
+            checks.append(live_status_check(lab))
         return checks
 
     def status(self, lab) -> dict:

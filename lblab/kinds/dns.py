@@ -1,5 +1,5 @@
 """DNS servers: CoreDNS authoritative for the service zone; with a DNS VIP, keepalived (VRRPv3)
-holds it on one of them."""
+holds it on one of them, and each node's status reporter tells etcd (the console) who does."""
 from __future__ import annotations
 
 from typing import Literal
@@ -8,6 +8,7 @@ from pydantic import Field
 
 from lblab.daemons.coredns import CoreDns, service_addresses
 from lblab.daemons.keepalived import Keepalived
+from lblab.daemons.statusreport import StatusReporter
 from lblab.kinds.base import Check, NodeKind, Problem
 from lblab.kinds.registry import register
 from lblab.lab import netns, probes
@@ -42,7 +43,7 @@ class Dns(NodeKind):
     def daemons(self, ctx):
         daemons = [CoreDns(ctx)]
         if ctx.topo.dns.vip is not None:
-            daemons.append(Keepalived(ctx))
+            daemons += [Keepalived(ctx), StatusReporter(ctx, dns_vip=str(ctx.topo.dns.vip))]
         return daemons
 
     def problems(self, topo: Topology, name: str, spec: DnsOptions) -> list[Problem]:

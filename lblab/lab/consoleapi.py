@@ -36,7 +36,9 @@ def replace_keys(document: dict, changes: dict) -> dict:
 
 
 class ConsoleApi:
-    def __init__(self, lab, node: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, lab, node: str | None = None, timeout: float = 10.0,
+                 user: str = "lblab") -> None:
+        """``user``: who the console's audit log names (with the address it came from)."""
         consoles = lab.node_names("console")
         if not consoles:
             raise ConsoleApiError(f"lab {lab.name} has no console node: LB configs change "
@@ -46,7 +48,7 @@ class ConsoleApi:
                                   f"(consoles: {', '.join(consoles)})")
         ctx = lab.ctx(node or consoles[0])
         self.node, self.ns, self.address = ctx.node, ctx.ns, ctx.control_address
-        self.timeout = timeout
+        self.timeout, self.user = timeout, user
         self._token_path = token_path(ctx)
 
     @property
@@ -71,6 +73,7 @@ class ConsoleApi:
             headers["If-Match"] = f'"{version}"'
         if authorized:
             headers["Authorization"] = f"Bearer {self.token}"
+            headers["X-Console-User"] = self.user
         try:
             status, answer_headers, raw = probes.http_request(
                 self.ns, method, self.address, PORT, path, self.timeout, body=data, headers=headers)

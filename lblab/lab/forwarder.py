@@ -30,6 +30,7 @@ from lblab.lab import netns
 
 log = logging.getLogger("lblab.forwarder")
 CHUNK = 64 * 1024
+LOG_EVERY = 10.0
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -104,6 +105,17 @@ class Forwarder:
         self.idle_timeout = idle_timeout
         self.active = 0
         self.refused_since_log = 0
+        self.upstream_failures = 0
+        self.last_failure_log = -LOG_EVERY
+
+    def upstream_failed(self, exc: BaseException) -> None:
+        """Logged at most every LOG_EVERY seconds (a browser retrying must not flood the log)."""
+        self.upstream_failures += 1
+        now = time.monotonic()
+        if now - self.last_failure_log >= LOG_EVERY:
+            log.warning("upstream %s:%d: %s (%d failed connects since the last report)",
+                        *self.upstream, exc or "connect timed out", self.upstream_failures)
+            self.last_failure_log, self.upstream_failures = now, 0
 
     async def handle(self, client_reader: asyncio.StreamReader,
                      client_writer: asyncio.StreamWriter) -> None:
@@ -127,7 +139,7 @@ class Forwarder:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(*self.upstream), self.connect_timeout)
         except (OSError, TimeoutError) as exc:
-            log.warning("upstream %s:%d: %s", *self.upstream, exc or "connect timed out")
+            self.upstream_failed(exc)
             client_writer.close()
             return
         last = [time.monotonic()]

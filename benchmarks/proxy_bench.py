@@ -104,7 +104,7 @@ class Bench:
 
         if any(t.startswith("lbapp") for t in wanted):
             # Every lbapp LB of the lab (and those started here) follows this config.
-            written = ConsoleApi(lab).replace(topo.service.lb_id, T.lb_config(backends))
+            written = ConsoleApi(lab).edit(topo.service.lb_id, "replace", T.lb_config(backends))
             revision = written["version"]
             wait_applied(lab, [lb], revision, written["committed_at"], timeout=30)
 

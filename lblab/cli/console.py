@@ -18,7 +18,7 @@ import json
 
 from lblab.cli.common import add_lab_option, attach, console, require_root
 
-EDITS = ("backend", "weights", "algorithm")     # sub-commands that are one edit endpoint
+WRITES = ("set", "backend", "weights", "algorithm")     # sub-commands that are one edit
 
 
 def _yaml_value(text: str, what: str):
@@ -61,21 +61,23 @@ def backend_body(address_port: str, name: str | None, weight: str | None) -> dic
     return body
 
 
-def edit_of(args) -> tuple[str, str, object, str]:
-    """(method, path suffix under the LB, body, what it is) of an EDITS sub-command."""
-    from lblab.lab.consoleapi import segment
-
-    if args.console_command == "weights":
-        return "PUT", "weights", name_values(args.weights, "weight"), "set weights"
-    if args.console_command == "algorithm":
+def edit_of(args) -> tuple[str, object, str]:
+    """(edit kind of lblab.lab.consoleapi.edit_request, its value, what it is) of a write."""
+    command = args.console_command
+    if command == "set":
+        changes = name_values(args.changes, "key")
+        return "set", changes, "set " + ", ".join(changes)
+    if command == "weights":
+        return "weights", name_values(args.weights, "weight"), "set weights"
+    if command == "algorithm":
         body = {"algorithm": args.name}
         if args.hash is not None:
             body["hash"] = _yaml_value(args.hash, "--hash")
-        return "PUT", "algorithm", body, f"algorithm {args.name}"
+        return "algorithm", body, f"algorithm {args.name}"
     if args.backend_command == "add":
-        return ("POST", "backends", backend_body(args.address, args.name, args.weight),
+        return ("add_backend", backend_body(args.address, args.name, args.weight),
                 f"add backend {args.address}")
-    return "DELETE", f"backends/{segment(args.name)}", None, f"remove backend {args.name}"
+    return "remove_backend", args.name, f"remove backend {args.name}"
 
 
 def report_written(lab, lb_id: str, what: str, answer: dict, wait: bool) -> None:
@@ -113,8 +115,7 @@ def run(args) -> int:
     from lblab.lab.consoleapi import ConsoleApi
 
     # words are checked before the lab is touched
-    edit = edit_of(args) if args.console_command in EDITS else None
-    changes = name_values(args.changes, "key") if args.console_command == "set" else None
+    edit = edit_of(args) if args.console_command in WRITES else None
     require_root()
     lab = attach(args)
     api = ConsoleApi(lab)
@@ -131,12 +132,9 @@ def run(args) -> int:
             console.print(f"v{entry.get('version')} {entry.get('who')} {entry.get('action')}: "
                           + "; ".join(f"{d.get('field')} {d.get('before', '-')!r} -> {d.get('after', '-')!r}"
                                       for d in entry.get("diff", [])), markup=False)
-    elif command == "set":
-        answer = api.change_keys(lb_id, changes)
-        report_written(lab, lb_id, "set " + ", ".join(changes), answer, not args.no_wait)
     elif edit is not None:
-        method, suffix, body, what = edit
-        report_written(lab, lb_id, what, api.write(method, lb_id, suffix, body), not args.no_wait)
+        kind, value, what = edit
+        report_written(lab, lb_id, what, api.edit(lb_id, kind, value), not args.no_wait)
     else:
         answer = api.set_drain(lb_id, args.node, command == "drain")
         console.print(f"{lb_id}: {command} {args.node} (etcd revision {answer['revision']}"

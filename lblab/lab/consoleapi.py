@@ -29,6 +29,11 @@ def segment(text: str) -> str:
     return quote(text, safe="")
 
 
+def shortened(text: str, limit: int = 400) -> str:
+    """At most ``limit`` characters of a message (the console echoes what it refuses)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def replace_keys(document: dict, changes: dict) -> dict:
     """Keys of ``changes`` replace the document's; a null value removes the key."""
     merged = {**document, **changes}
@@ -90,14 +95,13 @@ class ConsoleApi:
         """The JSON answer of a request that must succeed; ConsoleApiError naming the field."""
         status, _, answer = self.request(method, path, body, version)
         if status >= 400:
+            refused = f"console refused {method} {path[:100]} (HTTP {status}): "
             if isinstance(answer, dict) and "error" in answer:
-                field = answer.get("field")
-                raise ConsoleApiError(
-                    f"console refused {method} {path} (HTTP {status}): "
-                    + (f"{field}: " if field else "") + str(answer["error"]),
-                    status, field, answer.get("reason"))
-            raise ConsoleApiError(f"console refused {method} {path} (HTTP {status}): "
-                                  f"{str(answer)[:200]}", status)
+                field, error = answer.get("field"), str(answer["error"])
+                named = error if not field or error.startswith(f"{field}:") else f"{field}: {error}"
+                raise ConsoleApiError(refused + shortened(named), status, field,
+                                      answer.get("reason"))
+            raise ConsoleApiError(refused + shortened(str(answer)), status)
         return answer
 
     # -- reads ------------------------------------------------------------------------------
@@ -116,25 +120,36 @@ class ConsoleApi:
         return self.call("GET", "/api/status")
 
     # -- writes -----------------------------------------------------------------------------
-    def write(self, method: str, lb_id: str, suffix: str, body: Any = None,
-              version: int | None = None) -> dict:
-        """One write to ``/api/lbs/<lb_id>/<suffix>``, guarded by ``version`` (default: the
-        version read just before). The answer has the new version and committed_at."""
-        if version is None:
-            version = self.lb(lb_id)["version"]
-        return self.call(method, f"/api/lbs/{segment(lb_id)}/{suffix}", body, version)
-
-    def change_keys(self, lb_id: str, changes: dict) -> dict:
-        """Replace top-level keys of the config (null removes one) -> the answer, plus the
-        config as it was before (``previous``)."""
+    def edit(self, lb_id: str, kind: str, value: Any) -> dict:
+        """One edit (``EDITS``) of the config as it is now, guarded by the version just read ->
+        the answer (new version, committed_at, ...) and the config before (``previous``)."""
+        method, suffix, body = edit_request(kind, value)
         current = self.lb(lb_id)
-        answer = self.write("PUT", lb_id, "config", replace_keys(current["config"], changes),
-                            current["version"])
+        if callable(body):
+            body = body(current["config"])
+        answer = self.call(method, f"/api/lbs/{segment(lb_id)}/{suffix}", body, current["version"])
         return {**answer, "previous": current["config"]}
-
-    def replace(self, lb_id: str, document: dict) -> dict:
-        return self.write("PUT", lb_id, "config", document)
 
     def set_drain(self, lb_id: str, node: str, drained: bool) -> dict:
         return self.call("POST" if drained else "DELETE",
                          f"/api/lbs/{segment(lb_id)}/nodes/{segment(node)}/drain")
+
+
+EDITS = ("set", "replace", "algorithm", "weights", "add_backend", "remove_backend")
+
+
+def edit_request(kind: str, value: Any) -> tuple[str, str, Any]:
+    """(method, path under the LB, body or a function of the current config) of one edit."""
+    if kind == "set":
+        return "PUT", "config", lambda document: replace_keys(document, value)
+    if kind == "replace":
+        return "PUT", "config", value
+    if kind == "algorithm":
+        return "PUT", "algorithm", value if isinstance(value, dict) else {"algorithm": value}
+    if kind == "weights":
+        return "PUT", "weights", value
+    if kind == "add_backend":
+        return "POST", "backends", value
+    if kind == "remove_backend":
+        return "DELETE", f"backends/{segment(str(value))}", None
+    raise ValueError(f"unknown edit {kind!r} (one of {', '.join(EDITS)})")

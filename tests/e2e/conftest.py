@@ -1,7 +1,8 @@
 """End-to-end fixtures: one real lab per group of tests that can share it.
 
-The reference lab is brought up once per session; a scenario that breaks something is healed
-and the lab waited on until it has converged again, instead of rebuilding it.
+The reference lab is brought up once per session (lab name ``e2eref``, or ``$LBLAB_E2E_LAB``
+so that several people can run end-to-end tests on one machine); a scenario that breaks something
+is healed and the lab waited on until it has converged again, instead of rebuilding it.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def reference_lab():
     from lblab.lab.instance import Lab, teardown
     from lblab.lab.ledger import Ledger
 
-    name = "e2eref"
+    name = os.environ.get("LBLAB_E2E_LAB", "e2eref")   # another name: a lab of one's own
     if Ledger(name).exists():  # left by a killed earlier session: clean it from its ledger
         teardown(name)
     lab = Lab.up("reference", name=name, progress=print)

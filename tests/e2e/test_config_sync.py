@@ -18,7 +18,7 @@ LB_ID = "payment"
 
 
 def write_and_measure(lab, changes: dict, timeout: float) -> dict[str, float]:
-    written = ConsoleApi(lab).change_keys(LB_ID, changes)
+    written = ConsoleApi(lab).edit(LB_ID, "set", changes)
     return wait_applied(lab, running_lbs(lab), written["version"], written["committed_at"], timeout)
 
 
@@ -52,7 +52,7 @@ def test_push_reaches_every_lb_fast(healthy_lab):
             latencies = write_and_measure(lab, {"timeouts": {"connect_ms": 1000 + i % 2}}, timeout=10)
             every_lb.append(max(latencies.values()))
     finally:
-        api.replace(LB_ID, original)
+        api.edit(LB_ID, "replace", original)
     p50, p99 = percentile(every_lb, 0.5), percentile(every_lb, 0.99)
     save("config-push-latency", {"writes": len(every_lb), "p50_s": p50, "p99_s": p99, "max_s": max(every_lb),
                                  "mean_s": statistics.mean(every_lb), "samples_s": every_lb})
@@ -101,4 +101,4 @@ def test_invalid_config_is_rejected_and_last_good_kept(healthy_lab):
                                          "http://lb.payment.example/"], timeout=5)
             assert result.stdout == "200"
     finally:
-        api.replace(LB_ID, good)
+        api.edit(LB_ID, "replace", good)

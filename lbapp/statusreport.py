@@ -8,10 +8,11 @@ the console's live view (``/lblab/status/...``, ``lbapp.keys``).
   word, not keepalived's) -> ``dns_vip`` = {"address", "holder": node, "at"} while it is; a
   node that loses the VIP deletes the key if it still names it.
 
-The source is read every ``--interval-ms``; a value is written when it changes and at least every
-``--refresh-ms`` (its "at" says how fresh it is). Every key is on the reporter's lease
-(``--ttl-s``): when the node dies or is cut off, its reports vanish instead of going stale. A
-clean stop revokes the lease. etcd being away is logged once and retried.
+The source is read every ``--interval-ms`` (a stat or a netlink dump: cheap); a value is written
+when it changes, and again every ``--refresh-ms`` ("at": when it was written). Every key is on
+the reporter's lease (``--ttl-s``, renewed every third of it, which costs etcd no raft write):
+when the node dies or is cut off, its reports vanish instead of going stale. A clean stop revokes
+the lease. etcd being away is logged once and retried.
 
     python -m lbapp.statusreport --node lb1 --etcd http://10.2.0.11:2379,... \\
         --announce-state /run/lblab/LAB/nodes/lb1/announcer.state
@@ -91,7 +92,7 @@ class Reporter:
         self.etcd, self.sources, self.ttl, self.refresh = etcd, sources, ttl, refresh
         self.lease: int | None = None
         self.written: dict[str, dict | None] = {}   # key -> the value last written (sans "at")
-        self.last_write = 0.0
+        self.last_write = self.last_renewal = -float("inf")
         self.failing = False
 
     async def _lease(self) -> int:
@@ -119,12 +120,14 @@ class Reporter:
         except OSError as exc:
             log.warning("reading the node's state: %s", exc)
             return
-        due = time.monotonic() - self.last_write >= self.refresh
-        changed = {k: v for k, v in values.items() if due or self.written.get(k, ...) != v}
-        if not changed:
+        now = time.monotonic()
+        rewrite = now - self.last_write >= self.refresh
+        changed = {k: v for k, v in values.items() if rewrite or self.written.get(k, ...) != v}
+        if not changed and now - self.last_renewal < self.ttl / 3:
             return
         try:
             lease = await self._lease()
+            self.last_renewal = now
             for key, value in changed.items():
                 await self._put(key, value, lease)
                 self.written[key] = value
@@ -140,8 +143,8 @@ class Reporter:
         if self.failing:
             log.info("etcd answers again")
         self.failing = False
-        if due:
-            self.last_write = time.monotonic()
+        if rewrite:
+            self.last_write = now
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -180,7 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--announce-state", type=Path, metavar="FILE")
     parser.add_argument("--dns-vip", type=ipv4, metavar="ADDRESS")
     parser.add_argument("--interval-ms", type=positive(20, 60_000), default=200)
-    parser.add_argument("--refresh-ms", type=positive(100, 60_000), default=1000)
+    parser.add_argument("--refresh-ms", type=positive(100, 600_000), default=10_000)
     parser.add_argument("--ttl-s", type=positive(2, 600), default=3)
     parser.add_argument("--etcd-timeout-ms", type=positive(10, 60_000), default=500)
     args = parser.parse_args(argv)

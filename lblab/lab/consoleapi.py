@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from lblab.daemons.console import PORT, token_path
 from lblab.lab import probes
 from lblab.lab.errors import LabError
+
+
+READ_RETRY_S = 5.0     # etcd too slow for the console's short timeouts (a leader election, a
+                       # saturated box) is usually over in a second or two
 
 
 class ConsoleApiError(LabError):
@@ -92,8 +97,14 @@ class ConsoleApi:
         return status, answer_headers, answer
 
     def call(self, method: str, path: str, body: Any = None, version: int | None = None) -> Any:
-        """The JSON answer of a request that must succeed; ConsoleApiError naming the field."""
+        """The JSON answer of a request that must succeed; ConsoleApiError naming the field.
+        A read the console could not serve because etcd did not answer in time (503) is asked
+        again for up to ``READ_RETRY_S``; a write is not (it may have been made)."""
+        deadline = time.monotonic() + READ_RETRY_S
         status, _, answer = self.request(method, path, body, version)
+        while status == 503 and method == "GET" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status, _, answer = self.request(method, path, body, version)
         if status >= 400:
             refused = f"console refused {method} {path[:100]} (HTTP {status}): "
             if isinstance(answer, dict) and "error" in answer:

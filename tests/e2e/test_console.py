@@ -47,13 +47,18 @@ def host_get(url: str, path: str, headers: dict | None = None, method: str = "GE
 
 
 def wait_until(check, timeout: float, what: str, interval: float = 0.1):
+    """Poll ``check`` until truthy; a connection refused or reset meanwhile is 'not yet'."""
     deadline = time.monotonic() + timeout
+    last = None
     while time.monotonic() < deadline:
-        value = check()
+        try:
+            value = check()
+        except (OSError, http.client.HTTPException) as exc:
+            value, last = None, exc
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last!r})")
 
 
 @pytest.fixture

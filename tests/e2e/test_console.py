@@ -316,8 +316,10 @@ def test_write_stays_fast_with_one_etcd_member_cut_off(healthy_lab, restore_conf
     api = ConsoleApi(lab)
     samples = []
     for i in range(12):
+        current = api.lb(LB_ID)
         started = time.time()
-        written = api.edit(LB_ID, "set", {"poll_frequency": 2000 + (i % 2)})
+        written = api.call("PUT", f"/api/lbs/{LB_ID}/config",
+                           {**current["config"], "poll_frequency": 2000 + (i % 2)}, current["version"])
         answered = time.time()
         served = wait_applied(lab, running_lbs(lab), written["version"], written["committed_at"],
                               timeout=10)

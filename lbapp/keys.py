@@ -1,4 +1,8 @@
 """Names shared by every component: etcd keys and Redis channels of one load balancer."""
+import re
+
+# what an LB id or a node name may be, being one segment of a key
+SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 LB_PREFIX = "/lblab/lb/"
@@ -43,10 +47,12 @@ def audit_key(time_ns: int, write_id: str) -> str:
 
 
 def announce_status_key(node: str) -> str:
-    """Written by the lab: {"announced": bool, "at": unix time} for LB node ``node``."""
+    """Written by the node's status reporter (lbapp.statusreport) from its announcer's state:
+    {"announced": bool or null, "at": unix time, ...} for LB node ``node``, on a lease."""
     return f"{STATUS_PREFIX}announce/{node}"
 
 
 def dns_vip_status_key() -> str:
-    """Written by the lab: {"address": ip, "holder": node or null, "at": unix time}."""
+    """Written by the status reporter of the DNS node holding the VIP (lbapp.statusreport):
+    {"address": ip, "holder": node, "at": unix time}, on its lease; absent while nobody reports."""
     return f"{STATUS_PREFIX}dns_vip"

@@ -25,6 +25,11 @@ class NodeContext:
     run_dir: Path            # this node's directory for configs, logs, sockets and data
 
     @property
+    def lab_dir(self) -> Path:
+        """The lab's run directory (``run_dir`` is <lab dir>/nodes/<node>)."""
+        return self.run_dir.parent.parent
+
+    @property
     def spec(self) -> Any:
         return self.topo.nodes[self.node]
 
@@ -57,6 +62,8 @@ class Daemon:
     wave: ClassVar[int] = 0
     ready_timeout: ClassVar[float] = 15.0
     stop_signal: ClassVar[int] = signal.SIGTERM
+    # started in the lab host's namespace instead of the node's (a forwarder that moves itself)
+    host_namespace: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

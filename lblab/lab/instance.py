@@ -199,7 +199,8 @@ class Lab:
         if main is None:
             self.ledger.add("process", record, node=daemon.ctx.node, daemon=daemon.name,
                             log=str(daemon.log_path), pid=-1, starttime=-1)
-        ident = procs.spawn(daemon.ctx.ns, daemon.command(), daemon.log_path, env=daemon.env())
+        ns = None if daemon.host_namespace else daemon.ctx.ns
+        ident = procs.spawn(ns, daemon.command(), daemon.log_path, env=daemon.env())
         self.ledger.update("process", record, pid=ident.pid, starttime=ident.starttime)
         if wait:
             self.wait_ready(daemon)

@@ -131,11 +131,14 @@ class Lab:
         wait_until(etcd.healthy, 20, "etcd /health")
         return etcd
 
-    def backend(self, name: str, *extra: str) -> "Backend":
+    def backend(self, name: str, *extra: str, control: bool = False) -> "Backend":
         port = free_port()
+        control_port = free_port() if control else None
+        if control_port:
+            extra = (*extra, "--control-listen", f"127.0.0.1:{control_port}")
         proc = self.start(name, [PY, "-m", "lbapp.backend", "--name", name,
                                  "--listen", f"127.0.0.1:{port}", *extra])
-        backend = Backend(proc, name, port)
+        backend = Backend(proc, name, port, control_port)
         wait_until(lambda: http_get(port, "/health")[0] == 200, 15, f"backend {name}")
         return backend
 
@@ -205,11 +208,18 @@ class Etcd:
 
 
 class Backend:
-    def __init__(self, proc: Proc, name: str, port: int) -> None:
-        self.proc, self.name, self.port = proc, name, port
+    def __init__(self, proc: Proc, name: str, port: int, control_port: int | None = None) -> None:
+        self.proc, self.name, self.port, self.control_port = proc, name, port, control_port
 
     def entry(self, **extra) -> dict:
         return {"name": self.name, "address": "127.0.0.1", "port": self.port, **extra}
+
+    def knobs(self, method: str = "GET", update: dict | None = None) -> tuple[int, dict]:
+        """GET/PATCH/DELETE the backend's run-time knobs on its control listener."""
+        body = json.dumps(update).encode() if update is not None else None
+        status, _, reply = http_get(self.control_port, "/-/knobs", method=method, body=body,
+                                    headers={"Content-Type": "application/json"})
+        return status, json.loads(reply)
 
 
 class LB:

@@ -34,45 +34,17 @@ supervisor dies, its workers are killed.
 """
 from __future__ import annotations
 
-import ipaddress
-import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_LOG_LEVELS = ("debug", "info", "warning", "error")
+from lbapp.settingsfile import (SettingsError, check_etcd_endpoints, check_hostport,
+                                check_identifier, check_log_level, check_redis_url,
+                                load_document, parse_document, parse_hostport)
 
-
-class SettingsError(ValueError):
-    """A settings file that cannot be used; the message names the file and the field."""
-
-
-def parse_hostport(text: str) -> tuple[str, int]:
-    """'0.0.0.0:80' / '[::]:80' / 'localhost:80' -> (host, port); ValueError if malformed."""
-    if not isinstance(text, str):
-        raise ValueError("must be a 'host:port' string")
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"{text!r} is not 'host:port'")
-    if not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r}: port must be 1-65535")
-    if host.startswith("["):
-        if not host.endswith("]"):
-            raise ValueError(f"{text!r}: unbalanced '[' in IPv6 address")
-        host = host[1:-1]
-        ipaddress.IPv6Address(host)
-    elif ":" in host:
-        raise ValueError(f"{text!r}: write IPv6 addresses as [addr]:port")
-    return host, int(port)
-
-
-def _check_hostport(value: str) -> str:
-    parse_hostport(value)
-    return value
+__all__ = ["Settings", "SettingsError", "load_settings", "parse_hostport", "parse_settings"]
+WHAT = "LB server settings"
 
 
 class Settings(BaseModel):
@@ -99,15 +71,13 @@ class Settings(BaseModel):
     @field_validator("name", "lb_id")
     @classmethod
     def _identifier(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be 1-63 characters of letters, digits, '_', '.', '-'")
-        return value
+        return check_identifier(value)
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: list[str]) -> list[str]:
         for item in value:
-            _check_hostport(item)
+            check_hostport(item)
         if len(set(value)) != len(value):
             raise ValueError("listen addresses repeat")
         return value
@@ -115,34 +85,22 @@ class Settings(BaseModel):
     @field_validator("admin_listen")
     @classmethod
     def _admin(cls, value: str) -> str:
-        return _check_hostport(value)
+        return check_hostport(value)
 
     @field_validator("etcd_endpoints")
     @classmethod
     def _etcd(cls, value: list[str]) -> list[str]:
-        for item in value:
-            parts = urlsplit(item)
-            if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
-                raise ValueError(f"{item!r} must look like http://host:2379")
-            if parts.path not in ("", "/"):
-                raise ValueError(f"{item!r}: no path expected")
-        return value
+        return check_etcd_endpoints(value)
 
     @field_validator("redis_url")
     @classmethod
     def _redis(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-                raise ValueError(f"{value!r} must look like redis://host:6379/0")
-        return value
+        return check_redis_url(value)
 
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
-        if value.lower() not in _LOG_LEVELS:
-            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
-        return value.lower()
+        return check_log_level(value)
 
     @property
     def listen_addresses(self) -> list[tuple[str, int]]:
@@ -153,32 +111,9 @@ class Settings(BaseModel):
         return parse_hostport(self.admin_listen)
 
 
-def format_settings_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid LB server settings"]
-    for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(document)"
-        msg = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {msg}")
-    return "\n".join(lines)
-
-
 def parse_settings(data: Any, source: str = "settings") -> Settings:
-    if not isinstance(data, dict):
-        raise SettingsError(f"{source}: expected a mapping of settings at the top level")
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        raise SettingsError(format_settings_error(exc, source)) from None
+    return parse_document(Settings, data, source, WHAT)
 
 
 def load_settings(path: str | Path) -> Settings:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read settings: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
-    return parse_settings(data, source=str(path))
+    return load_document(Settings, path, WHAT)

@@ -8,6 +8,8 @@ One line per event, wall-clock time ``t`` in seconds::
      "healthy": false, "reason": "timeout", "written": true}
     {"t": ..., "ev": "role", "member": "orch1", "term": 7, "leader": true}
     {"t": ..., "ev": "assignment", "member": "orch1", "term": 7, "targets": 12}
+    {"t": ..., "ev": "scale", "member": "orch1", "term": 7, "node": "lb4", "action": "activate",
+     "reason": "...", "inputs": {...}}
 
 ``written`` is false when the fenced write failed (the member lost the target or its lease).
 Lines are buffered and flushed every ``flush_every`` seconds; a member killed mid-line leaves a
@@ -25,7 +27,7 @@ from typing import Any, TextIO
 
 log = logging.getLogger("lbapp.orchestrator.history")
 
-EVENTS = ("check", "health", "role", "assignment")
+EVENTS = ("check", "health", "role", "assignment", "scale")
 
 
 class HistoryWriter:

@@ -118,18 +118,30 @@ class Lab:
         return redis
 
     def etcd(self) -> "Etcd":
-        port, peer = free_port(), free_port()
-        data = self.tmp / "etcd-data"
-        proc = self.start("etcd", [
-            "etcd", "--name", "default", "--data-dir", str(data),
-            "--listen-client-urls", f"http://127.0.0.1:{port}",
-            "--advertise-client-urls", f"http://127.0.0.1:{port}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"default=http://127.0.0.1:{peer}"])
-        etcd = Etcd(proc, port)
-        wait_until(etcd.healthy, 20, "etcd /health")
-        return etcd
+        """A single-member etcd."""
+        return self.etcd_cluster(1).members[0]
+
+    def etcd_cluster(self, size: int = 3) -> "EtcdCluster":
+        """``size`` etcd members on 127.0.0.1 forming one cluster; waits until every member
+        reports healthy (which needs a raft leader)."""
+        ports = [(free_port(), free_port()) for _ in range(size)]
+        names = [f"etcd{i + 1}" for i in range(size)]
+        initial = ",".join(f"{n}=http://127.0.0.1:{peer}" for n, (_, peer) in zip(names, ports))
+        token = f"lblab-test-{os.getpid()}-{ports[0][0]}"
+        members = []
+        for name, (port, peer) in zip(names, ports):
+            proc = self.start(name if size > 1 else "etcd", [
+                "etcd", "--name", name, "--data-dir", str(self.tmp / f"{name}-data"),
+                "--listen-client-urls", f"http://127.0.0.1:{port}",
+                "--advertise-client-urls", f"http://127.0.0.1:{port}",
+                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-cluster", initial, "--initial-cluster-token", token,
+                "--initial-cluster-state", "new"])
+            members.append(Etcd(proc, port, name))
+        for member in members:
+            wait_until(member.healthy, 30, f"{member.name} /health")
+        return EtcdCluster(members)
 
     def backend(self, name: str, *extra: str, control: bool = False) -> "Backend":
         port = free_port()
@@ -182,8 +194,12 @@ class Redis:
 
 
 class Etcd:
-    def __init__(self, proc: Proc, port: int) -> None:
-        self.proc, self.port = proc, port
+    def __init__(self, proc: Proc, port: int, name: str = "etcd") -> None:
+        self.proc, self.port, self.name = proc, port, name
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def healthy(self) -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as r:
@@ -205,6 +221,37 @@ class Etcd:
     def put_health(self, backend: str, healthy: bool, lb_id: str = "payment") -> int:
         return self.put(keys.health_prefix(lb_id) + backend,
                         json.dumps({"healthy": healthy, "by": "test"}))
+
+
+class EtcdCluster:
+    def __init__(self, members: list[Etcd]) -> None:
+        self.members = members
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.endpoint for m in self.members]
+
+    def status(self, member: Etcd) -> dict:
+        req = urllib.request.Request(f"{member.endpoint}/v3/maintenance/status", data=b"{}",
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=2) as r:
+            return json.load(r)
+
+    def leader(self) -> Etcd:
+        """The member that is raft leader now (asked of the members that answer)."""
+        ids = {}
+        for member in self.members:
+            try:
+                status = self.status(member)
+            except OSError:
+                continue
+            ids[int(status["header"]["member_id"])] = member
+            leader_id = int(status.get("leader") or 0)
+        return ids[leader_id]
+
+    def follower(self) -> Etcd:
+        leader = self.leader()
+        return next(m for m in self.members if m is not leader)
 
 
 class Backend:

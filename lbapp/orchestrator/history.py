@@ -7,7 +7,9 @@ One line per event, wall-clock time ``t`` in seconds::
     {"t": ..., "ev": "health", "member": "orch1", "term": 7, "target": "payment/be1",
      "healthy": false, "reason": "timeout", "written": true}
     {"t": ..., "ev": "role", "member": "orch1", "term": 7, "leader": true}
-    {"t": ..., "ev": "assignment", "member": "orch1", "term": 7, "targets": 12}
+    {"t": ..., "ev": "assignment", "member": "orch1", "term": 7, "targets": 36, "leader": "orch1",
+     "members": ["orch1", "orch2", "orch3"], "written": true}      (the leader wrote one)
+    {"t": ..., "ev": "shard", "member": "orch2", "term": 7, "targets": 12, "leader": "orch1"}
     {"t": ..., "ev": "scale", "member": "orch1", "term": 7, "node": "lb4", "action": "activate",
      "reason": "...", "inputs": {...}}
 
@@ -27,7 +29,7 @@ from typing import Any, TextIO
 
 log = logging.getLogger("lbapp.orchestrator.history")
 
-EVENTS = ("check", "health", "role", "assignment", "scale")
+EVENTS = ("check", "health", "role", "assignment", "shard", "scale")
 
 
 class HistoryWriter:

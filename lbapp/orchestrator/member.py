@@ -127,7 +127,7 @@ class Member:
         self.stats.term = assignment.term
         self.stats.members = len(assignment.members)
         self.stats.shard_size = len(shard)
-        self.history.record("assignment", assignment.term, targets=len(shard),
+        self.history.record("shard", assignment.term, targets=len(shard),
                             leader=assignment.leader)
         log.info("assignment of term %d (revision %d) from %s: %d of %d targets are mine",
                  assignment.term, mod_revision, assignment.leader, len(shard),

@@ -121,9 +121,9 @@ class Lab:
         """A single-member etcd."""
         return self.etcd_cluster(1).members[0]
 
-    def etcd_cluster(self, size: int = 3) -> "EtcdCluster":
+    def etcd_cluster(self, size: int = 3, *flags: str) -> "EtcdCluster":
         """``size`` etcd members on 127.0.0.1 forming one cluster; waits until every member
-        reports healthy (which needs a raft leader)."""
+        reports healthy (which needs a raft leader). ``flags`` go to every member."""
         ports = [(free_port(), free_port()) for _ in range(size)]
         names = [f"etcd{i + 1}" for i in range(size)]
         initial = ",".join(f"{n}=http://127.0.0.1:{peer}" for n, (_, peer) in zip(names, ports))
@@ -137,7 +137,7 @@ class Lab:
                 "--listen-peer-urls", f"http://127.0.0.1:{peer}",
                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
                 "--initial-cluster", initial, "--initial-cluster-token", token,
-                "--initial-cluster-state", "new"])
+                "--initial-cluster-state", "new", *flags])
             members.append(Etcd(proc, port, name))
         for member in members:
             wait_until(member.healthy, 30, f"{member.name} /health")
@@ -282,22 +282,27 @@ class LB:
 
     def metric(self, name: str, **labels: str) -> float:
         """Value of one sample of /metrics (0.0 if absent)."""
-        text = self.admin("/metrics")[1].decode()
-        want = set(f'{k}="{v}"' for k, v in labels.items())
-        for line in text.splitlines():
-            if line.startswith("#"):
-                continue
-            sample, _, value = line.rpartition(" ")
-            metric, _, label_text = sample.partition("{")
-            if metric != name:
-                continue
-            have = set(label_text.rstrip("}").split(",")) if label_text else set()
-            if want <= have:
-                return float(value)
-        return 0.0
+        return metric_value(self.admin("/metrics")[1].decode(), name, **labels)
 
     def get(self, path: str = "/", **kw) -> tuple[int, dict, bytes]:
         return http_get(self.port, path, **kw)
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Value of the first sample of ``name`` with these labels in Prometheus text (0.0 if
+    absent)."""
+    want = set(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        sample, _, value = line.rpartition(" ")
+        metric, _, label_text = sample.partition("{")
+        if metric != name:
+            continue
+        have = set(label_text.rstrip("}").split(",")) if label_text else set()
+        if want <= have:
+            return float(value)
+    return 0.0
 
 
 def http_get(port: int, path: str, method: str = "GET", headers: dict | None = None,

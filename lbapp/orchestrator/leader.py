@@ -77,8 +77,10 @@ class Leader:
         self.stats, self.history = stats, history
         self.members = Mirror(etcd, keys.MEMBERS_PREFIX, name="members")
         self.configs = Mirror(etcd, keys.LB_PREFIX, name="LB configs")
+        self.stored = Mirror(etcd, keys.ASSIGNMENT, prefix=False, name="assignment")
         self.tracker = ConfigTracker()
         self._written: tuple[list[str], dict[str, Target]] | None = None
+        self._written_revision = 0
 
     async def fenced(self, ops: list[dict], what: str) -> int:
         """Run ``ops`` only while this leader's term holds; returns the revision written."""
@@ -94,13 +96,14 @@ class Leader:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.members.run(), name="members mirror")
             group.create_task(self.configs.run(), name="configs mirror")
+            group.create_task(self.stored.run(), name="assignment mirror")
             group.create_task(self._assign_loop(), name="assignment")
             for duty in extra_duties:
                 group.create_task(duty(self), name=getattr(duty, "__name__", "duty"))
 
     async def _assign_loop(self) -> None:
-        await self.members.synced.wait()
-        await self.configs.synced.wait()
+        for mirror in (self.members, self.configs, self.stored):
+            await mirror.synced.wait()
         wake = asyncio.Event()
 
         async def forward(mirror: Mirror) -> None:
@@ -109,8 +112,8 @@ class Leader:
                 wake.set()
 
         async with asyncio.TaskGroup() as group:
-            group.create_task(forward(self.members))
-            group.create_task(forward(self.configs))
+            for mirror in (self.members, self.configs, self.stored):
+                group.create_task(forward(mirror))
             while True:
                 await self._reassign()
                 await wake.wait()
@@ -121,16 +124,24 @@ class Leader:
                       if kv.key_text[len(keys.MEMBERS_PREFIX):])
 
     async def _reassign(self) -> None:
+        """Write the assignment when members or configs changed, or when the stored one is not
+        the one this leader wrote (another writer, a corrupted value)."""
         members = self.live_members()
         configs = self.tracker.update(self.configs.kvs)
         targets = build_targets(configs, members)
-        if self._written == (members, targets):
-            return
+        if self._written and self._written == (members, targets):
+            if self.stored.revision < self._written_revision:
+                return  # our own write has not come back through the watch yet
+            kv = self.stored.value()
+            if kv is not None and kv.mod_revision == self._written_revision:
+                return
+            log.warning("the stored assignment is not the one term %d wrote; writing it again",
+                        self.term)
         assignment = Assignment(term=self.term, leader=self.name, at=time.time(),
                                 members=members, targets=targets)
         revision = await self.fenced([Op.put(keys.ASSIGNMENT, dump_value(assignment))],
                                      "assignment write")
-        self._written = (members, targets)
+        self._written, self._written_revision = (members, targets), revision
         self.stats.assignment_writes += 1
         self.history.record("assignment", self.term, targets=len(targets), leader=self.name,
                             members=members, written=True)

@@ -14,7 +14,7 @@ One line per event, wall-clock time ``t`` in seconds::
      "reason": "...", "inputs": {...}}
 
 ``written`` is false when the fenced write failed (the member lost the target or its lease).
-Lines are buffered and flushed every ``flush_every`` seconds; a member killed mid-line leaves a
+Lines are buffered and flushed every ``flush_every`` seconds (0.1); a member killed mid-line leaves a
 truncated last line, which the reader skips.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ EVENTS = ("check", "health", "role", "assignment", "shard", "scale")
 
 
 class HistoryWriter:
-    def __init__(self, path: str | Path | None, member: str, flush_every: float = 0.5) -> None:
+    def __init__(self, path: str | Path | None, member: str, flush_every: float = 0.1) -> None:
         self.member = member
         self.flush_every = flush_every
         self._file: TextIO | None = None

@@ -137,7 +137,7 @@ class Orchestrator:
 
     async def _flush_history(self) -> None:
         while True:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(self.history.flush_every)
             self.history.flush()
 
     # -- /metrics and /-/status -------------------------------------------------------------------

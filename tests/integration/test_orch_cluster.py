@@ -100,3 +100,37 @@ def test_leader_sigstop_then_resumed_writes_nothing(cluster, orchs):
     log = old.proc.output()
     assert "lost" in log and "no longer leader" in log
     assert resumed_at > stopped_at
+
+
+def test_member_loss_reassigns_its_shard_and_nothing_goes_unchecked(cluster, orchs):
+    from lbapp.orchestrator.history import longest_unchecked, read_history
+
+    wait_until(lambda: len(leaders(orchs)) == 1, 10, "one leader")
+    [leader] = leaders(orchs)
+    doc = wait_until(lambda: (a := current(cluster)) and len(a["members"]) == 3 and a, 10,
+                     "3 members")
+    victim = next(o for o in orchs if o is not leader and any(
+        t["member"] == o.name for t in doc["targets"].values()))
+    lost = sorted(t for t, v in doc["targets"].items() if v["member"] == victim.name)
+    time.sleep(1.0)
+    killed_at = time.time()
+    victim.proc.signal(signal.SIGKILL)
+    moved = timed(lambda: all(current(cluster)["targets"][t]["member"] != victim.name
+                              for t in lost), 10, "the lost shard reassigned")
+    print(f"member SIGKILL: its {len(lost)} targets reassigned after {moved:.2f} s (TTL 1 s)")
+    assert moved < 1 + 2.0
+    after = current(cluster)
+    # only the lost member's targets moved
+    assert all(after["targets"][t]["member"] == v["member"]
+               for t, v in doc["targets"].items() if t not in lost)
+    time.sleep(1.5)
+    survivors = [o for o in orchs if o is not victim]
+    for orch in survivors:   # flush: the histories are buffered for 0.5 s
+        wait_until(lambda: orch.history_events() and orch.history_events()[-1]["t"]
+                   > time.time() - 1, 5, f"{orch.name} history current")
+    events, problems = read_history([o.history for o in orchs])
+    gaps = longest_unchecked(events, doc["targets"], killed_at - 1.0, time.time() - 0.6)
+    worst = max(gaps.values())
+    print(f"longest unchecked: {worst[0]:.2f} s ({max(gaps, key=gaps.get)})")
+    # the bound: TTL + interval + 1 s
+    assert worst[0] < 1 + 0.2 + 1.0, gaps

@@ -3,6 +3,7 @@ the LB server drops or restores the backend. Lab timings: every 200 ms, timeout 
 rise 2, fall 2."""
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -99,3 +100,34 @@ def test_malformed_values_are_skipped(setup, lab):
     sick.knobs("PATCH", {"health": {"status": 503}})
     wait_until(lambda: (health_of(etcd.endpoint, "sick") or {}).get("healthy") is False, 5,
                "health still written after the bad values")
+
+
+def test_redis_down_health_still_reaches_the_lb_by_polling(setup, lab):
+    etcd, lb, orch, sick = setup
+    redis_proc = next(p for p in lab.procs if p.name.startswith("redis-"))
+    redis_proc.kill()
+    sick.knobs("PATCH", {"health": {"status": 503}})
+    wait_until(lambda: (health_of(etcd.endpoint, "sick") or {}).get("healthy") is False, 5,
+               "written to etcd with Redis down")
+    assert orch.metric("lbapp_orch_publishes_total", result="error") >= 1
+    wait_until(lambda: not lb_sees(lb, "sick"), 5, "the LB dropping sick at its next poll")
+
+
+def test_etcd_down_members_keep_state_and_resume(setup):
+    etcd, lb, orch, sick = setup
+    sick.knobs("PATCH", {"health": {"status": 503}})
+    wait_until(lambda: (health_of(etcd.endpoint, "sick") or {}).get("healthy") is False, 5,
+               "sick marked unhealthy")
+    wait_until(lambda: not lb_sees(lb, "sick"), 5, "the LB dropping sick")
+    etcd.proc.signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: orch.status()["lease"]["remaining_s"] == 0, 10, "the member's lease "
+                   "window closing with etcd away")
+        assert orch.proc.alive() and not lb_sees(lb, "sick")   # the LB keeps its last state
+        sick.knobs("DELETE")   # changes while etcd is away are picked up once it is back
+    finally:
+        etcd.proc.signal(signal.SIGCONT)
+    wait_until(lambda: orch.is_leader() and orch.status()["shard"], 15, "leading again")
+    wait_until(lambda: (health_of(etcd.endpoint, "sick") or {}).get("healthy") is True, 10,
+               "sick healthy again after etcd returned")
+    wait_until(lambda: lb_sees(lb, "sick"), 5, "the LB restoring sick")

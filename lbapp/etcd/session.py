@@ -53,10 +53,11 @@ class LeaseSession:
     def remaining(self) -> float:
         return max(0.0, self._expiry - self.clock()) if not self.lost.is_set() else 0.0
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, quiet: bool = False) -> None:
         if not self.lost.is_set():
             self.reason = reason
-            log.warning("%s: lease %x lost: %s", self.name, self.lease_id, reason)
+            if not quiet:
+                log.warning("%s: lease %x lost: %s", self.name, self.lease_id, reason)
             self.lost.set()
 
     async def _keepalive(self) -> None:
@@ -92,7 +93,7 @@ class LeaseSession:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         was_valid = self.valid()
-        self._lose("closed")
+        self._lose("closed", quiet=True)
         if revoke and was_valid:
             try:
                 await self.etcd.lease_revoke(self.lease_id)

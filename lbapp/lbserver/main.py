@@ -11,17 +11,7 @@ import uvloop
 
 from lbapp.lbserver.server import LBServer
 from lbapp.lbserver.settings import SettingsError, load_settings
-
-
-def setup_logging(level: str, log_file: str | None, name: str) -> None:
-    handler: logging.Handler
-    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
-        f"%(asctime)s {name} %(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+from lbapp.logsetup import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from aiohttp import web
 from lbapp import keys
 from lbapp.etcd import EtcdClient, EtcdError
 from lbapp.etcd.session import LeaseSession
-from lbapp.lbserver.main import setup_logging
+from lbapp.logsetup import setup_logging
 from lbapp.orchestrator.history import HistoryWriter
 from lbapp.orchestrator.leader import Leader
 from lbapp.orchestrator.member import Member, SessionLost

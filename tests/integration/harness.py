@@ -154,8 +154,9 @@ class Lab:
         wait_until(lambda: http_get(port, "/health")[0] == 200, 15, f"backend {name}")
         return backend
 
-    def lb(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
-           wait_ready: bool = True, **settings) -> "LB":
+    def lb_settings(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
+                    **settings) -> tuple[Path, int, int]:
+        """Write an LB server settings file -> (path, data port, admin port)."""
         port, admin = free_port(), free_port()
         doc = {"name": name, "lb_id": "payment", "listen": [f"127.0.0.1:{port}"],
                "admin_listen": f"127.0.0.1:{admin}",
@@ -164,6 +165,11 @@ class Lab:
                "drain_grace_ms": 300, "etcd_timeout_ms": 500, **settings}
         path = self.tmp / f"{name}.yaml"
         path.write_text(yaml.safe_dump(doc))
+        return path, port, admin
+
+    def lb(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
+           wait_ready: bool = True, **settings) -> "LB":
+        path, port, admin = self.lb_settings(etcd, redis, name, **settings)
         proc = self.start(name, [PY, "-m", "lbapp.lbserver", "--settings", str(path)])
         lb = LB(proc, name, port, admin)
         wait_until(lambda: lb.admin("/-/healthy")[0] == 200 or not proc.alive(), 15,

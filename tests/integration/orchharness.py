@@ -113,14 +113,19 @@ class BackendPool:
     (be1, be2, ...): many health-check targets for the cost of one process."""
 
     def __init__(self, lab: Lab, count: int, name: str = "pool", control: bool = False) -> None:
-        self.ports = [free_port() for _ in range(count)]
+        ports: set[int] = set()
+        while len(ports) < count:   # free_port may hand out a port twice
+            ports.add(free_port())
+        self.ports = sorted(ports)
         listen = [arg for port in self.ports for arg in ("--listen", f"127.0.0.1:{port}")]
         self.control_port = free_port() if control else None
         if control:
             listen += ["--control-listen", f"127.0.0.1:{self.control_port}"]
         self.proc = lab.start(name, [PY, "-m", "lbapp.backend", "--name", name, *listen])
         self.names = [f"be{i}" for i in range(1, count + 1)]
-        wait_until(lambda: http_get(self.ports[-1], "/health")[0] == 200, 15, f"backend {name}")
+        wait_until(lambda: not self.proc.alive() or http_get(self.ports[-1], "/health")[0] == 200,
+                   15, f"backend {name}")
+        assert self.proc.alive(), self.proc.output()
 
     def entries(self) -> list[dict]:
         return [{"name": n, "address": "127.0.0.1", "port": p}

@@ -19,19 +19,17 @@ on the numbers. Other load on the machine shows up in the lag and latency column
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.results import save
 from lbapp.orchestrator.history import read_history
 from tests.integration.harness import Lab, wait_until
 from tests.integration.orchharness import BackendPool, lb_config, start_orch
 
-ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -146,10 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--targets must be 1-2000 and --timeout-ms at most --interval-ms")
     result = run(args)
     print(report(result))
-    out = ROOT / "results" / "bench" / f"healthcheck-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"-> {out.relative_to(ROOT)}")
+    print(f"-> {save('healthcheck', result)}")
     return 0
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
+
+from lbapp.validation import describe
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -83,13 +85,13 @@ def check_log_level(value: str) -> str:
     return value.lower()
 
 
-def format_errors(err: ValidationError, source: str, what: str) -> str:
-    lines = [f"{source}: invalid {what}"]
-    for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(document)"
-        msg = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {msg}")
-    return "\n".join(lines)
+# Field types for settings models: the check runs after pydantic's own type check.
+Identifier = Annotated[str, AfterValidator(check_identifier)]
+HostPort = Annotated[str, AfterValidator(check_hostport)]
+EtcdEndpoints = Annotated[list[str], Field(min_length=1), AfterValidator(check_etcd_endpoints)]
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+RedisUrl = Annotated[str | None, AfterValidator(check_redis_url)]
+LogLevel = Annotated[str, AfterValidator(check_log_level)]
 
 
 def parse_document(model: type[M], data: Any, source: str, what: str) -> M:
@@ -98,7 +100,7 @@ def parse_document(model: type[M], data: Any, source: str, what: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SettingsError(format_errors(exc, source, what)) from None
+        raise SettingsError(describe(exc, f"{source}: invalid {what}")) from None
 
 
 def load_document(model: type[M], path: str | Path, what: str) -> M:

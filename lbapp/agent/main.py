@@ -4,14 +4,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
 
 import uvloop
 
 from lbapp.agent.agent import Agent
 from lbapp.agent.settings import load_settings
-from lbapp.logsetup import setup_logging
-from lbapp.settingsfile import SettingsError
+from lbapp.daemon import load_or_exit_code, logging_or_exit_code
 
 
 async def serve(agent: Agent) -> int:
@@ -29,19 +27,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="YAML settings file (see lbapp.agent.settings)")
     parser.add_argument("--check", action="store_true", help="validate the settings and exit")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.settings)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    if args.check:
-        print(f"{args.settings}: ok")
-        return 0
-    try:
-        setup_logging(settings.log_level, settings.log_file, f"agent:{settings.node}")
-    except OSError as exc:
-        print(f"{args.settings}: log_file: cannot open {settings.log_file}: {exc.strerror}",
-              file=sys.stderr)
-        return 2
+    settings = load_or_exit_code(args.settings, args.check, load_settings)
+    if isinstance(settings, int):
+        return settings
+    failed = logging_or_exit_code(args.settings, settings.log_level, settings.log_file,
+                                  f"agent:{settings.node}")
+    if failed is not None:
+        return failed
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(serve(Agent(settings)))

@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lbapp.settingsfile import (check_etcd_endpoints, check_http_url, check_identifier,
-                                check_log_level, load_document, parse_document)
+from lbapp.settingsfile import (EtcdEndpoints, HttpUrl, Identifier, LogLevel, load_document,
+                                parse_document)
 
 WHAT = "agent settings"
 
@@ -41,20 +41,15 @@ class _Strict(BaseModel):
 
 
 class ChildSpec(_Strict):
-    name: str
+    name: Identifier
     argv: list[str] = Field(min_length=1)
     env: dict[str, str] = {}
     cwd: str | None = None
     log_file: str | None = None
-    ready_url: str | None = None
+    ready_url: HttpUrl | None = None
     ready_timeout_ms: int = Field(default=15_000, ge=100, le=600_000)
-    drain_url: str | None = None
+    drain_url: HttpUrl | None = None
     stop_timeout_ms: int = Field(default=30_000, ge=100, le=3_600_000)
-
-    @field_validator("name")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        return check_identifier(value)
 
     @field_validator("argv")
     @classmethod
@@ -63,39 +58,19 @@ class ChildSpec(_Strict):
             raise ValueError("argv[0] must be a program and no argument may contain NUL")
         return value
 
-    @field_validator("ready_url", "drain_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_http_url(value)
-
 
 class Settings(_Strict):
-    node: str
-    lb_id: str
-    etcd_endpoints: list[str] = Field(min_length=1)
+    node: Identifier
+    lb_id: Identifier
+    etcd_endpoints: EtcdEndpoints
     etcd_timeout_ms: int = Field(default=500, ge=10, le=60_000)
     initial_state: Literal["active", "standby"] = "standby"
     lease_ttl_s: int = Field(default=2, ge=1, le=600)
     state_file: str | None = None
     children: list[ChildSpec] = Field(min_length=1)
     restart_backoff_ms: tuple[int, int] = (1000, 30_000)
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     log_file: str | None = None
-
-    @field_validator("node", "lb_id")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        return check_identifier(value)
-
-    @field_validator("etcd_endpoints")
-    @classmethod
-    def _etcd(cls, value: list[str]) -> list[str]:
-        return check_etcd_endpoints(value)
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        return check_log_level(value)
 
     @model_validator(mode="after")
     def _unique_children(self) -> "Settings":

@@ -23,6 +23,8 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from lbapp.validation import describe
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -65,11 +67,7 @@ def apply_update(current: Knobs, update: object) -> Knobs:
     try:
         return Knobs.model_validate(merged)
     except ValidationError as exc:
-        lines = ["knobs: invalid update"]
-        for item in exc.errors():
-            where = ".".join(str(p) for p in item["loc"]) or "(document)"
-            lines.append(f"  {where}: {item['msg'].removeprefix('Value error, ')}")
-        raise KnobsError("\n".join(lines)) from None
+        raise KnobsError(describe(exc, "knobs: invalid update")) from None
 
 
 class Fault:

@@ -44,15 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
 async def serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     app = AppState(args.name, args.idle_timeout)
+    control = None
+    if args.control_listen:  # first: whoever sees the data port answer can set knobs
+        control = await start_control(app, *args.control_listen)
+        log.info("backend %s knobs on %s:%d", args.name, *args.control_listen)
     servers = []
     for host, port in args.listen:
         servers.append(await loop.create_server(lambda: BackendProtocol(app), host, port,
                                                 reuse_address=True, backlog=1024))
         log.info("backend %s listening on %s:%d", args.name, host, port)
-    control = None
-    if args.control_listen:
-        control = await start_control(app, *args.control_listen)
-        log.info("backend %s knobs on %s:%d", args.name, *args.control_listen)
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))

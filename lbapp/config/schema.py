@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lbapp.validation import describe
+
 ALGORITHMS = (
     "round_robin",
     "weighted_round_robin",
@@ -161,27 +163,19 @@ class ConfigError(ValueError):
     """A config document that fails the schema; the message names each bad field."""
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid load balancer config"]
-    for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(document)"
-        lines.append(f"  {where}: {item['msg']}")
-    return "\n".join(lines)
-
-
 def parse_config(data: bytes | str | dict, source: str = "config") -> LBConfig:
     """Parse and validate a config document; raise ConfigError naming the bad fields."""
     if isinstance(data, (bytes, str)):
         try:
             data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
             raise ConfigError(f"{source}: not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a config must be a JSON object")
     try:
         return LBConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(describe(exc, f"{source}: invalid load balancer config")) from None
 
 
 def dump_config(config: LBConfig) -> str:

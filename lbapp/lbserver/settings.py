@@ -39,9 +39,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lbapp.settingsfile import (SettingsError, check_etcd_endpoints, check_hostport,
-                                check_identifier, check_log_level, check_redis_url,
-                                load_document, parse_document, parse_hostport)
+from lbapp.settingsfile import (EtcdEndpoints, HostPort, Identifier, LogLevel, RedisUrl,
+                                SettingsError, load_document, parse_document, parse_hostport)
 
 __all__ = ["Settings", "SettingsError", "load_settings", "parse_hostport", "parse_settings"]
 WHAT = "LB server settings"
@@ -50,17 +49,17 @@ WHAT = "LB server settings"
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    lb_id: str
-    listen: list[str] = Field(min_length=1)
-    admin_listen: str
-    etcd_endpoints: list[str] = Field(min_length=1)
-    redis_url: str | None = None
+    name: Identifier
+    lb_id: Identifier
+    listen: list[HostPort] = Field(min_length=1)
+    admin_listen: HostPort
+    etcd_endpoints: EtcdEndpoints
+    redis_url: RedisUrl = None
     drain_grace_ms: int = Field(default=3000, ge=0, le=600_000)
     drain_timeout_ms: int = Field(default=30_000, ge=0, le=3_600_000)
     max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
     log_file: str | None = None
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     etcd_timeout_ms: int = Field(default=1000, ge=10, le=60_000)
     upstream_idle_timeout_ms: int = Field(default=30_000, ge=100, le=3_600_000)
     upstream_max_idle: int = Field(default=256, ge=0, le=100_000)
@@ -68,39 +67,12 @@ class Settings(BaseModel):
     retry_body_buffer_bytes: int = Field(default=65_536, ge=0, le=64 * 1024 * 1024)
     workers: int = Field(default=1, ge=1, le=64)
 
-    @field_validator("name", "lb_id")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        return check_identifier(value)
-
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: list[str]) -> list[str]:
-        for item in value:
-            check_hostport(item)
         if len(set(value)) != len(value):
             raise ValueError("listen addresses repeat")
         return value
-
-    @field_validator("admin_listen")
-    @classmethod
-    def _admin(cls, value: str) -> str:
-        return check_hostport(value)
-
-    @field_validator("etcd_endpoints")
-    @classmethod
-    def _etcd(cls, value: list[str]) -> list[str]:
-        return check_etcd_endpoints(value)
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis(cls, value: str | None) -> str | None:
-        return check_redis_url(value)
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        return check_log_level(value)
 
     @property
     def listen_addresses(self) -> list[tuple[str, int]]:

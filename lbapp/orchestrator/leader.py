@@ -25,7 +25,9 @@ log = logging.getLogger("lbapp.orchestrator.leader")
 
 
 def build_targets(configs: dict[str, LBConfig], members: list[str]) -> dict[str, Target]:
-    """Every backend of every LB, each with the member that checks it."""
+    """Every backend of every LB, each with the member that checks it (none without members)."""
+    if not members:
+        return {}
     endpoints = {}
     for lb_id, config in sorted(configs.items()):
         for backend in config.backend_servers:

@@ -15,7 +15,6 @@ import json
 import logging
 import random
 import signal
-import sys
 import time
 
 import uvloop
@@ -24,7 +23,7 @@ from aiohttp import web
 from lbapp import keys
 from lbapp.etcd import EtcdClient, EtcdError
 from lbapp.etcd.session import LeaseSession
-from lbapp.logsetup import setup_logging
+from lbapp.daemon import load_or_exit_code, logging_or_exit_code
 from lbapp.orchestrator.history import HistoryWriter
 from lbapp.orchestrator.leader import Leader
 from lbapp.orchestrator.member import Member, SessionLost
@@ -32,7 +31,7 @@ from lbapp.orchestrator.metrics import OrchestratorStats, build_registry, render
 from lbapp.orchestrator.publish import Publisher
 from lbapp.orchestrator.scaler import scaling_duty
 from lbapp.orchestrator.settings import Settings, load_settings
-from lbapp.settingsfile import SettingsError, parse_hostport
+from lbapp.settingsfile import parse_hostport
 
 log = logging.getLogger("lbapp.orchestrator")
 
@@ -209,20 +208,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="YAML settings file (see lbapp.orchestrator.settings)")
     parser.add_argument("--check", action="store_true", help="validate the settings and exit")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.settings)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    if args.check:
-        print(f"{args.settings}: ok")
-        return 0
-    try:
-        setup_logging(settings.log_level, settings.log_file, settings.name)
-    except OSError as exc:
-        print(f"{args.settings}: log_file: cannot open {settings.log_file}: {exc.strerror}",
-              file=sys.stderr)
-        return 2
+    settings = load_or_exit_code(args.settings, args.check, load_settings)
+    if isinstance(settings, int):
+        return settings
+    failed = logging_or_exit_code(args.settings, settings.log_level, settings.log_file,
+                                  settings.name)
+    if failed is not None:
+        return failed
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(serve(settings))

@@ -38,9 +38,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lbapp.orchestrator.autoscale import ScalePolicy
-from lbapp.settingsfile import (check_etcd_endpoints, check_hostport, check_http_url,
-                                check_identifier, check_log_level, check_redis_url,
-                                load_document, parse_document)
+from lbapp.settingsfile import (EtcdEndpoints, HostPort, HttpUrl, Identifier, LogLevel,
+                                RedisUrl, load_document, parse_document)
 
 WHAT = "orchestrator settings"
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -67,24 +66,14 @@ class HealthCheckSettings(_Strict):
 
 
 class AutoscaleSettings(_Strict):
-    lb_id: str
-    prometheus_url: str
+    lb_id: Identifier
+    prometheus_url: HttpUrl
     interval_s: float = Field(default=3.0, ge=0.2, le=3600)
     rate_window_s: int = Field(default=10, ge=1, le=3600)
     query_timeout_s: float = Field(default=2.0, gt=0, le=60)
     selector: str = 'job="lbserver"'
     node_label: str = "node"
     policy: ScalePolicy = ScalePolicy()
-
-    @field_validator("lb_id")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        return check_identifier(value)
-
-    @field_validator("prometheus_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_http_url(value)
 
     @field_validator("selector")
     @classmethod
@@ -102,42 +91,17 @@ class AutoscaleSettings(_Strict):
 
 
 class Settings(_Strict):
-    name: str
-    etcd_endpoints: list[str] = Field(min_length=1)
-    redis_url: str | None = None
-    metrics_listen: str | None = None
+    name: Identifier
+    etcd_endpoints: EtcdEndpoints
+    redis_url: RedisUrl = None
+    metrics_listen: HostPort | None = None
     lease_ttl_s: int = Field(default=2, ge=1, le=600)
     etcd_timeout_ms: int = Field(default=500, ge=10, le=60_000)
     health_check: HealthCheckSettings = HealthCheckSettings()
     history_file: str | None = None
     autoscale: AutoscaleSettings | None = None
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     log_file: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        return check_identifier(value)
-
-    @field_validator("etcd_endpoints")
-    @classmethod
-    def _etcd(cls, value: list[str]) -> list[str]:
-        return check_etcd_endpoints(value)
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis(cls, value: str | None) -> str | None:
-        return check_redis_url(value)
-
-    @field_validator("metrics_listen")
-    @classmethod
-    def _metrics(cls, value: str | None) -> str | None:
-        return None if value is None else check_hostport(value)
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        return check_log_level(value)
 
 
 def parse_settings(data: Any, source: str = "settings") -> Settings:

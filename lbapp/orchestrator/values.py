@@ -8,6 +8,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lbapp.validation import describe
+
 NodeState = Literal["active", "standby"]
 
 
@@ -97,9 +99,7 @@ def parse_value(model: type[V], raw: bytes | str, source: str) -> V:
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}"
-                           for e in exc.errors()[:5])
-        raise ValueError(f"{source}: invalid {model.__name__}: {fields}") from None
+        raise ValueError(describe(exc, f"{source}: invalid {model.__name__}")) from None
 
 
 def dump_value(value: _Value) -> str:

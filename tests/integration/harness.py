@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import pytest
 import yaml
 
 from lbapp import keys
@@ -28,6 +29,12 @@ PY = sys.executable
 
 def missing_daemons() -> list[str]:
     return [b for b in ("redis-server", "etcd") if shutil.which(b) is None]
+
+
+# pytestmark of a module whose tests run etcd and Redis
+needs_daemons = pytest.mark.skipif(
+    bool(missing_daemons()),
+    reason=f"integration tests need {' and '.join(missing_daemons())} on PATH")
 
 
 def free_port() -> int:

@@ -91,15 +91,17 @@ class Orch:
 def start_orch(lab: Lab, name: str, endpoints: list[str], redis=None, *,
                wait: bool = True, **settings) -> Orch:
     metrics_port = free_port()
-    history = lab.tmp / f"{name}-checks.jsonl"
+    started = sum(1 for proc in lab.procs if proc.name.split("#")[0] == name)
+    run_name = f"{name}#{started + 1}" if started else name   # a restart keeps the old logs
+    history = lab.tmp / f"{run_name}-checks.jsonl"
     doc = {"name": name, "etcd_endpoints": endpoints,
            "redis_url": f"redis://127.0.0.1:{redis.port}/0" if redis else None,
            "metrics_listen": f"127.0.0.1:{metrics_port}", "lease_ttl_s": 1,
            "health_check": LAB_CHECKS, "history_file": str(history), "log_level": "debug",
            **settings}
-    path = lab.tmp / f"{name}.yaml"
+    path = lab.tmp / f"{run_name}.yaml"
     path.write_text(yaml.safe_dump(doc))
-    proc = lab.start(name, [PY, "-m", "lbapp.orchestrator", "--settings", str(path)])
+    proc = lab.start(run_name, [PY, "-m", "lbapp.orchestrator", "--settings", str(path)])
     orch = Orch(proc, name, metrics_port, history)
     if wait:
         wait_until(lambda: orch.status()["assignment"] is not None or not proc.alive(), 20,

@@ -12,13 +12,11 @@ import pytest
 import yaml
 
 from lbapp import keys
-from tests.integration.harness import PY, base_config, free_port, http_get, missing_daemons, \
-    wait_until
+from tests.integration.harness import (PY, base_config, free_port, http_get, needs_daemons,
+                                       wait_until)
 from tests.integration.orchharness import etcd_put, etcd_range, etcd_value
 
-pytestmark = pytest.mark.skipif(
-    bool(missing_daemons()),
-    reason=f"integration tests need {' and '.join(missing_daemons())} on PATH")
+pytestmark = needs_daemons
 
 
 def desire(etcd, node: str, state: str) -> None:

@@ -8,13 +8,11 @@ import time
 import pytest
 
 from lbapp import keys
-from tests.integration.harness import missing_daemons, wait_until
+from tests.integration.harness import needs_daemons, wait_until
 from tests.integration.orchharness import (FAST_ETCD, BackendPool, assignment, etcd_range, lb_config, leaders,
                                            start_orch, timed)
 
-pytestmark = pytest.mark.skipif(
-    bool(missing_daemons()),
-    reason=f"integration tests need {' and '.join(missing_daemons())} on PATH")
+pytestmark = needs_daemons
 
 
 @pytest.fixture

@@ -19,12 +19,10 @@ from lbapp.orchestrator.metrics import OrchestratorStats
 from lbapp.orchestrator.publish import Publisher
 from lbapp.orchestrator.settings import parse_settings
 from lbapp.orchestrator.values import Assignment, HealthValue, Target
-from tests.integration.harness import missing_daemons
+from tests.integration.harness import needs_daemons
 from tests.integration.orchharness import FAST_ETCD
 
-pytestmark = pytest.mark.skipif(
-    bool(missing_daemons()),
-    reason=f"integration tests need {' and '.join(missing_daemons())} on PATH")
+pytestmark = needs_daemons
 
 
 @pytest.fixture

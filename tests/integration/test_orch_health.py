@@ -9,13 +9,11 @@ import time
 import pytest
 
 from lbapp import keys
-from tests.integration.harness import missing_daemons, wait_until
+from tests.integration.harness import needs_daemons, wait_until
 from tests.integration.orchharness import (LAB_CHECKS, BackendPool, etcd_put, health_of,
                                            lb_config, start_orch, timed)
 
-pytestmark = pytest.mark.skipif(
-    bool(missing_daemons()),
-    reason=f"integration tests need {' and '.join(missing_daemons())} on PATH")
+pytestmark = needs_daemons
 
 INTERVAL, TIMEOUT = LAB_CHECKS["interval_ms"] / 1000, LAB_CHECKS["timeout_ms"] / 1000
 RISE, FALL = LAB_CHECKS["rise"], LAB_CHECKS["fall"]

@@ -2,9 +2,10 @@
 it: ``--check``), then log to the file or stderr the settings name, one line per record."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
-from typing import Callable, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from lbapp.settingsfile import SettingsError
 
@@ -44,3 +45,20 @@ def logging_or_exit_code(path: str, level: str, log_file: str | None, name: str)
         print(f"{path}: log_file: cannot open {log_file}: {exc.strerror}", file=sys.stderr)
         return 2
     return None
+
+
+def settings_main(argv: Sequence[str] | None, prog: str, description: str, settings_doc: str,
+                  load: Callable[[str], S], log_name: Callable[[S], str]) -> S | int:
+    """The whole command line of a daemon that takes only ``--settings FILE [--check]``: the
+    settings with logging set up, or the exit code to return at once."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--settings", required=True, metavar="FILE",
+                        help=f"YAML settings file (see {settings_doc})")
+    parser.add_argument("--check", action="store_true", help="validate the settings and exit")
+    args = parser.parse_args(argv)
+    settings = load_or_exit_code(args.settings, args.check, load)
+    if isinstance(settings, int):
+        return settings
+    failed = logging_or_exit_code(args.settings, settings.log_level, settings.log_file,
+                                  log_name(settings))
+    return settings if failed is None else failed

@@ -11,12 +11,11 @@ backend or, seed-style, in a top-level ``weights`` map keyed by backend name.
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lbapp.validation import describe
+from lbapp.validation import parse_json
 
 ALGORITHMS = (
     "round_robin",
@@ -165,17 +164,7 @@ class ConfigError(ValueError):
 
 def parse_config(data: bytes | str | dict, source: str = "config") -> LBConfig:
     """Parse and validate a config document; raise ConfigError naming the bad fields."""
-    if isinstance(data, (bytes, str)):
-        try:
-            data = json.loads(data)
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
-            raise ConfigError(f"{source}: not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a config must be a JSON object")
-    try:
-        return LBConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe(exc, f"{source}: invalid load balancer config")) from None
+    return parse_json(LBConfig, data, source, "load balancer config", ConfigError)
 
 
 def dump_config(config: LBConfig) -> str:

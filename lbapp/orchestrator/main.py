@@ -9,7 +9,6 @@ over at once instead of after a TTL.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -23,7 +22,7 @@ from aiohttp import web
 from lbapp import keys
 from lbapp.etcd import EtcdClient, EtcdError
 from lbapp.etcd.session import LeaseSession
-from lbapp.daemon import load_or_exit_code, logging_or_exit_code
+from lbapp.daemon import settings_main
 from lbapp.orchestrator.history import HistoryWriter
 from lbapp.orchestrator.leader import Leader
 from lbapp.orchestrator.member import Member, SessionLost
@@ -202,19 +201,10 @@ async def serve(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lbapp.orchestrator",
-                                     description="lbapp orchestrator member")
-    parser.add_argument("--settings", required=True, metavar="FILE",
-                        help="YAML settings file (see lbapp.orchestrator.settings)")
-    parser.add_argument("--check", action="store_true", help="validate the settings and exit")
-    args = parser.parse_args(argv)
-    settings = load_or_exit_code(args.settings, args.check, load_settings)
+    settings = settings_main(argv, "python -m lbapp.orchestrator", "lbapp orchestrator member",
+                             "lbapp.orchestrator.settings", load_settings, lambda s: s.name)
     if isinstance(settings, int):
         return settings
-    failed = logging_or_exit_code(args.settings, settings.log_level, settings.log_file,
-                                  settings.name)
-    if failed is not None:
-        return failed
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(serve(settings))

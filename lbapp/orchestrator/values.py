@@ -3,12 +3,11 @@
 raises ValueError naming the key and the fields, and the reader logs it and skips it."""
 from __future__ import annotations
 
-import json
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from lbapp.validation import describe
+from lbapp.validation import parse_json
 
 NodeState = Literal["active", "standby"]
 
@@ -90,16 +89,7 @@ V = TypeVar("V", bound=_Value)
 
 def parse_value(model: type[V], raw: bytes | str, source: str) -> V:
     """Decode and validate one etcd value; ValueError naming ``source`` and each bad field."""
-    try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(f"{source}: not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{source}: expected a JSON object")
-    try:
-        return model.model_validate(doc)
-    except ValidationError as exc:
-        raise ValueError(describe(exc, f"{source}: invalid {model.__name__}")) from None
+    return parse_json(model, raw, source, model.__name__)
 
 
 def dump_value(value: _Value) -> str:

@@ -26,7 +26,7 @@ def test_health_value_is_what_the_lb_reads():
 
 @pytest.mark.parametrize("model, raw, field", [
     (Assignment, "{", "not valid JSON"),
-    (Assignment, "[1]", "expected a JSON object"),
+    (Assignment, "[1]", "must be a JSON object"),
     (Assignment, "[" * 5000, "not valid JSON"),
     (Assignment, json.dumps({**ASSIGNMENT, "term": 0}), "term"),
     (Assignment, json.dumps({**ASSIGNMENT, "evil": 1}), "evil"),

@@ -10,9 +10,9 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field
 
-from lbapp.validation import describe
+from lbapp.validation import parse_json
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -97,10 +97,7 @@ LogLevel = Annotated[str, AfterValidator(check_log_level)]
 def parse_document(model: type[M], data: Any, source: str, what: str) -> M:
     if not isinstance(data, dict):
         raise SettingsError(f"{source}: expected a mapping of settings at the top level")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise SettingsError(describe(exc, f"{source}: invalid {what}")) from None
+    return parse_json(model, data, source, what, SettingsError)
 
 
 def load_document(model: type[M], path: str | Path, what: str) -> M:

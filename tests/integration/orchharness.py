@@ -156,3 +156,55 @@ def timed(check, timeout: float, what: str, interval: float = 0.01) -> float:
     started = time.monotonic()
     wait_until(check, timeout, what, interval)
     return time.monotonic() - started
+
+
+class Prometheus:
+    """A real Prometheus scraping the given targets every second (job ``lbserver``, each
+    target labelled with its ``node``)."""
+
+    def __init__(self, lab: Lab, targets: dict[str, int]) -> None:
+        self.port = free_port()
+        config = {"global": {"scrape_interval": "1s", "scrape_timeout": "800ms",
+                             "evaluation_interval": "1s"},
+                  "scrape_configs": [{"job_name": "lbserver", "static_configs": [
+                      {"targets": [f"127.0.0.1:{port}"], "labels": {"node": node}}
+                      for node, port in targets.items()]}]}
+        path = lab.tmp / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config))
+        self.proc = lab.start("prometheus", [
+            "prometheus", f"--config.file={path}", f"--storage.tsdb.path={lab.tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"])
+        wait_until(lambda: http_get(self.port, "/-/ready")[0] == 200, 20, "prometheus ready")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_agent(lab: Lab, node: str, endpoints: list[str], initial: str,
+                children: list[dict], **settings) -> tuple[Proc, Path]:
+    """An LB node agent -> (process, its state file)."""
+    state_file = lab.tmp / f"{node}-agent.state"
+    doc = {"node": node, "lb_id": "payment", "etcd_endpoints": endpoints,
+           "initial_state": initial, "state_file": str(state_file),
+           "restart_backoff_ms": [200, 2000], "log_level": "debug", "children": children,
+           **settings}
+    path = lab.tmp / f"{node}-agent.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return lab.start(f"{node}-agent", [PY, "-m", "lbapp.agent", "--settings", str(path)]), \
+        state_file
+
+
+def lb_child(lab: Lab, settings: Path, admin: int, name: str = "lbserver") -> dict:
+    """The agent child spec of an LB server with this settings file and admin port."""
+    return {"name": name, "argv": [PY, "-m", "lbapp.lbserver", "--settings", str(settings)],
+            "log_file": str(lab.tmp / f"{settings.stem}-child.log"),
+            "ready_url": f"http://127.0.0.1:{admin}/-/ready",
+            "drain_url": f"http://127.0.0.1:{admin}/-/drain", "stop_timeout_ms": 10_000}
+
+
+def agent_state(state_file: Path) -> dict:
+    try:
+        return json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return {}

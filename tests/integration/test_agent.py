@@ -14,7 +14,8 @@ import yaml
 from lbapp import keys
 from tests.integration.harness import (PY, base_config, free_port, http_get, needs_daemons,
                                        wait_until)
-from tests.integration.orchharness import etcd_put, etcd_range, etcd_value
+from tests.integration.orchharness import (agent_state, etcd_put, etcd_range, etcd_value,
+                                           lb_child, start_agent)
 
 pytestmark = needs_daemons
 
@@ -31,26 +32,15 @@ def agent(lab):
     etcd.put_config(base_config([backend]))
     lb_settings, lb_port, admin = lab.lb_settings(etcd, None, "lb4")
     sidecar_port = free_port()
-    state_file = lab.tmp / "agent.state"
-    doc = {"node": "lb4", "lb_id": "payment", "etcd_endpoints": [etcd.endpoint],
-           "initial_state": "standby", "lease_ttl_s": 2, "state_file": str(state_file),
-           "restart_backoff_ms": [200, 2000], "log_level": "debug",
-           "children": [
-               {"name": "lbserver", "argv": [PY, "-m", "lbapp.lbserver", "--settings",
-                                             str(lb_settings)],
-                "log_file": str(lab.tmp / "lb4-child.log"),
-                "ready_url": f"http://127.0.0.1:{admin}/-/ready",
-                "drain_url": f"http://127.0.0.1:{admin}/-/drain", "stop_timeout_ms": 10_000},
-               {"name": "sidecar", "argv": [PY, "-m", "lbapp.backend", "--name", "sidecar",
-                                            "--listen", f"127.0.0.1:{sidecar_port}"],
-                "log_file": str(lab.tmp / "sidecar.log"),
-                "ready_url": f"http://127.0.0.1:{sidecar_port}/health"}]}
-    path = lab.tmp / "agent.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    proc = lab.start("agent", [PY, "-m", "lbapp.agent", "--settings", str(path)])
+    sidecar = {"name": "sidecar", "argv": [PY, "-m", "lbapp.backend", "--name", "sidecar",
+                                           "--listen", f"127.0.0.1:{sidecar_port}"],
+               "log_file": str(lab.tmp / "sidecar.log"),
+               "ready_url": f"http://127.0.0.1:{sidecar_port}/health"}
+    proc, state_file = start_agent(lab, "lb4", [etcd.endpoint], "standby",
+                                   [lb_child(lab, lb_settings, admin), sidecar])
 
     def state() -> dict:
-        return json.loads(state_file.read_text())
+        return agent_state(state_file)
 
     def registered() -> dict | None:
         return etcd_value(etcd.endpoint, keys.agent_key("lb4"))

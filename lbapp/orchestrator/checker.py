@@ -91,7 +91,10 @@ class Checker:
                     log.exception("check of %s failed unexpectedly", name)
                     result = CheckResult(False, f"error {type(exc).__name__}", 0.0)
             if name in self._endpoints:
-                self.on_result(name, result, lag)
+                try:
+                    self.on_result(name, result, lag)
+                except Exception:  # a bug in handling one result must not stop the checks
+                    log.exception("handling the check result of %s failed", name)
             due += self.interval
             now = time.monotonic()
             if due < now:  # overran: skip the slots already missed

@@ -100,9 +100,9 @@ class Orchestrator:
             if task in done:
                 if isinstance(result, BaseException) and not isinstance(
                         result, asyncio.CancelledError):
-                    if not isinstance(result, (SessionLost, EtcdError)):
+                    if not _expected(result):
                         log.error("%s failed", task.get_name(), exc_info=result)
-                    return f"{task.get_name()}: {result}"
+                    return f"{task.get_name()}: " + "; ".join(str(e) for e in _leaves(result))
                 return f"{task.get_name()} ended" + (f": {session.reason}"
                                                      if task.get_name() == "lease" else "")
         return "stopped"
@@ -178,6 +178,17 @@ class Orchestrator:
         await web.TCPSite(runner, host, port, reuse_address=True).start()
         log.info("metrics on %s", self.settings.metrics_listen)
         return runner
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _expected(exc: BaseException) -> bool:
+    """How a session normally ends: the lease is gone, or etcd cannot be reached."""
+    return all(isinstance(leaf, (SessionLost, EtcdError)) for leaf in _leaves(exc))
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections import deque
 from urllib.parse import parse_qs
 
 import httptools
 
-from lbapp.backend.knobs import Fault, Knobs
+from lbapp.backend.knobs import Faults
 from lbapp.backend.stats import BackendStats
 
 log = logging.getLogger("lbapp.backend")
@@ -51,22 +50,12 @@ class Request:
 class AppState:
     """What all connections of one backend process share."""
 
-    def set_knobs(self, knobs: Knobs) -> None:
-        self.knobs = knobs
-        self.knobs_set = knobs != Knobs()
-        self.health_fault = Fault()
-        self.serve_fault = Fault()
-
     def __init__(self, name: str, idle_timeout: float) -> None:
         self.name = name
         self.name_header = b"X-Backend: " + name.encode() + CRLF
         self.root_body = json.dumps({"backend": name}).encode()
         self.idle_timeout = idle_timeout
-        self.knobs = Knobs()
-        self.knobs_set = False      # fast path: nothing to decide while every knob is default
-        self.health_fault = Fault()
-        self.serve_fault = Fault()
-        self.rng = random.Random()
+        self.faults = Faults()      # run-time knobs (set over the control listener)
         self.shutting_down = False
         self.connections: set[BackendProtocol] = set()
         self.stats = BackendStats(name, ROUTES)
@@ -190,24 +179,16 @@ class BackendProtocol(asyncio.Protocol):
     # -- request handling -------------------------------------------------------------------
     def _start(self, req: Request) -> None:
         self.active = req
-        if not self.app.knobs_set or req.is_echo:
+        plan = None if req.is_echo else self.app.faults.plan(req.url.partition(b"?")[0])
+        if plan is None:
             self._dispatch(req)
             return
-        path = req.url.partition(b"?")[0]
-        app = self.app
-        if path == b"/metrics":
-            self._dispatch(req)
-            return
-        if path == b"/health":
-            knobs, fault = app.knobs.health, app.health_fault
-        else:
-            knobs, fault = app.knobs.serve, app.serve_fault
-        hang, fail_status = fault.decide(knobs, app.rng)
+        hang, fail_status, latency_ms = plan
         if hang:
             return  # never answered; requests pipelined behind it wait with it
-        if knobs.latency_ms:
+        if latency_ms:
             self.pending_task = asyncio.get_running_loop().create_task(
-                self._after_latency(req, knobs.latency_ms, fail_status))
+                self._after_latency(req, latency_ms, fail_status))
         else:
             self._answer(req, fail_status)
 
@@ -233,7 +214,7 @@ class BackendProtocol(asyncio.Protocol):
         if path == b"/" and method in (b"GET", b"HEAD"):
             self._reply(req, "/", 200, self.app.root_body, b"application/json")
         elif path == b"/health":
-            code = self.app.knobs.health.status
+            code = self.app.faults.knobs.health.status
             self._reply(req, "/health", code, b"ok\n" if code < 400 else b"fail\n",
                         b"text/plain")
         elif req.is_echo:

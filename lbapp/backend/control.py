@@ -25,7 +25,7 @@ MAX_BODY = 16 * 1024
 
 def build_control_app(app: AppState) -> web.Application:
     async def get_knobs(_: web.Request) -> web.Response:
-        return web.json_response(app.knobs.model_dump())
+        return web.json_response(app.faults.knobs.model_dump())
 
     async def patch_knobs(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -41,17 +41,17 @@ def build_control_app(app: AppState) -> web.Application:
         except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
             return _error(400, f"knobs: not valid JSON: {exc}")
         try:
-            knobs = apply_update(app.knobs, update)
+            knobs = apply_update(app.faults.knobs, update)
         except KnobsError as exc:
             return _error(400, str(exc))
-        app.set_knobs(knobs)
+        app.faults.set(knobs)
         log.info("knobs set: %s", knobs.model_dump_json())
         return web.json_response(knobs.model_dump())
 
     async def reset_knobs(_: web.Request) -> web.Response:
-        app.set_knobs(Knobs())
+        app.faults.set(Knobs())
         log.info("knobs reset to defaults")
-        return web.json_response(app.knobs.model_dump())
+        return web.json_response(app.faults.knobs.model_dump())
 
     control = web.Application(client_max_size=MAX_BODY)
     control.router.add_get("/-/knobs", get_knobs)

@@ -88,3 +88,28 @@ class Fault:
         if knobs.fail_ratio and rng.random() < knobs.fail_ratio:
             return False, knobs.fail_status
         return False, None
+
+
+class Faults:
+    """The knobs in force and what they make of each request (``plan``)."""
+
+    def __init__(self) -> None:
+        self.rng = random.Random()
+        self.set(Knobs())
+
+    def set(self, knobs: Knobs) -> None:
+        self.knobs = knobs
+        self.active = knobs != Knobs()   # fast path: nothing to decide with the defaults
+        self.health, self.serve = Fault(), Fault()
+
+    def plan(self, path: bytes) -> tuple[bool, int | None, int] | None:
+        """For a request to ``path``: (hang, failure status or None, added latency ms), or
+        None to answer normally (every knob at its default, or ``/metrics``)."""
+        if not self.active or path == b"/metrics":
+            return None
+        if path == b"/health":
+            knobs, fault = self.knobs.health, self.health
+        else:
+            knobs, fault = self.knobs.serve, self.serve
+        hang, fail_status = fault.decide(knobs, self.rng)
+        return hang, fail_status, knobs.latency_ms

@@ -14,8 +14,8 @@ One line per event, wall-clock time ``t`` in seconds::
      "reason": "...", "inputs": {...}}
 
 ``written`` is false when the fenced write failed (the member lost the target or its lease).
-Lines are buffered and flushed every ``flush_every`` seconds (0.1); a member killed mid-line leaves a
-truncated last line, which the reader skips.
+Lines are buffered and flushed every ``flush_every`` seconds (0.1); a member killed mid-line
+leaves a truncated last line, which the reader skips.
 """
 from __future__ import annotations
 

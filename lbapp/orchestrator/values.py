@@ -34,7 +34,7 @@ class Target(_Value):
 
 
 class Assignment(_Value):
-    """/lblab/orch/assignment: every target's checking member, as the leader of ``term`` wrote it."""
+    """/lblab/orch/assignment: each target's checking member, as the leader of ``term`` wrote it."""
 
     term: int = Field(ge=1)
     leader: str = Field(min_length=1, max_length=64)

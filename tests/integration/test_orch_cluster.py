@@ -9,8 +9,8 @@ import pytest
 
 from lbapp import keys
 from tests.integration.harness import needs_daemons, wait_until
-from tests.integration.orchharness import (FAST_ETCD, BackendPool, assignment, etcd_range, lb_config, leaders,
-                                           start_orch, timed)
+from tests.integration.orchharness import (FAST_ETCD, BackendPool, assignment, etcd_range,
+                                           lb_config, leaders, start_orch, timed)
 
 pytestmark = needs_daemons
 

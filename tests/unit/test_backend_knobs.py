@@ -60,3 +60,14 @@ def test_fail_ratio_is_roughly_kept():
 
 def test_hang_wins():
     assert Fault().decide(ServeKnobs(hang=True, fail_every=1), random.Random()) == (True, None)
+
+
+def test_faults_plan():
+    from lbapp.backend.knobs import Faults
+
+    faults = Faults()
+    assert faults.plan(b"/health") is None and faults.plan(b"/") is None   # defaults: fast path
+    faults.set(apply_update(Knobs(), {"health": {"hang": True}, "serve": {"latency_ms": 7}}))
+    assert faults.plan(b"/health") == (True, None, 0)
+    assert faults.plan(b"/anything") == (False, None, 7)
+    assert faults.plan(b"/metrics") is None                                 # never faulted

@@ -42,7 +42,7 @@ def election_leader(endpoints: list[str]) -> str | None:
     for endpoint in endpoints:
         try:
             doc = etcd_call(endpoint, "/v3/election/leader",
-                            {"name": base64.b64encode(keys.ELECTION.encode()).decode()}, 1)
+                            {"name": base64.b64encode(keys.ORCHESTRATOR_ELECTION.encode()).decode()}, 1)
             return base64.b64decode(doc["kv"]["value"]).decode()
         except (OSError, KeyError, ValueError):
             continue

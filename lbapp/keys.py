@@ -1,6 +1,17 @@
 """Names shared by every component: etcd keys and Redis channels of one load balancer."""
 
 
+LB_PREFIX = "/lblab/lb/"
+AUDIT_PREFIX = "/lblab/audit/"
+STATUS_PREFIX = "/lblab/status/"
+ORCHESTRATOR_ELECTION = "/lblab/orchestrator/leader"
+ORCHESTRATOR_SHARDS_PREFIX = "/lblab/orchestrator/shards/"
+ORCHESTRATOR_MEMBERS_PREFIX = "/lblab/orchestrator/members/"
+ORCHESTRATOR_ASSIGNMENT = "/lblab/orchestrator/assignment"
+AGENTS_PREFIX = "/lblab/agents/"
+DESIRED_PREFIX = "/lblab/desired/"
+
+
 def config_key(lb_id: str) -> str:
     """etcd key holding the LB config JSON (lbapp.config.schema.LBConfig)."""
     return f"/lblab/lb/{lb_id}/config"
@@ -16,28 +27,40 @@ def config_channel(lb_id: str) -> str:
     return f"lblab:lb:{lb_id}:config"
 
 
-# -- the orchestrator cluster (lbapp.orchestrator) and the LB node agents (lbapp.agent) --------
-
-LB_PREFIX = "/lblab/lb/"
-ORCH_PREFIX = "/lblab/orch/"
-ELECTION = ORCH_PREFIX + "election"
-MEMBERS_PREFIX = ORCH_PREFIX + "members/"
-ASSIGNMENT = ORCH_PREFIX + "assignment"
-AGENTS_PREFIX = "/lblab/agents/"
-DESIRED_PREFIX = "/lblab/desired/"
-
-
 def lb_id_of_config_key(key: str) -> str | None:
-    """'/lblab/lb/<id>/config' -> '<id>'; None for any other key."""
-    if not key.startswith(LB_PREFIX) or not key.endswith("/config"):
-        return None
-    lb_id = key[len(LB_PREFIX):-len("/config")]
-    return lb_id if lb_id and "/" not in lb_id else None
+    """The lb_id of a key that is some LB's config key, else None."""
+    if key.startswith(LB_PREFIX) and key.endswith("/config"):
+        lb_id = key[len(LB_PREFIX):-len("/config")]
+        if lb_id and "/" not in lb_id:
+            return lb_id
+    return None
 
+
+def drain_key(lb_id: str, node: str) -> str:
+    """etcd key present while an operator wants LB server ``node`` of ``lb_id`` drained."""
+    return f"/lblab/lb/{lb_id}/drain/{node}"
+
+
+def audit_key(time_ns: int, write_id: str) -> str:
+    """One console change: keys sort by time (nanoseconds, zero-padded)."""
+    return f"{AUDIT_PREFIX}{time_ns:020d}-{write_id}"
+
+
+def announce_status_key(node: str) -> str:
+    """Written by the lab: {"announced": bool, "at": unix time} for LB node ``node``."""
+    return f"{STATUS_PREFIX}announce/{node}"
+
+
+def dns_vip_status_key() -> str:
+    """Written by the lab: {"address": ip, "holder": node or null, "at": unix time}."""
+    return f"{STATUS_PREFIX}dns_vip"
+
+
+# -- the orchestrator cluster (lbapp.orchestrator) and the LB node agents (lbapp.agent) --------
 
 def member_key(member: str) -> str:
     """Leased registration of one orchestrator member (lbapp.orchestrator.values.MemberInfo)."""
-    return MEMBERS_PREFIX + member
+    return ORCHESTRATOR_MEMBERS_PREFIX + member
 
 
 def health_key(lb_id: str, backend: str) -> str:

@@ -19,9 +19,9 @@ def describe(err: ValidationError, header: str) -> str:
 
 
 def parse_json(model: type[M], data: bytes | str | dict, source: str, what: str,
-               error: type[ValueError] = ValueError) -> M:
+               error: type[ValueError] = ValueError, strict: bool | None = None) -> M:
     """A JSON document (text or already decoded) -> ``model``; ``error`` naming ``source`` and
-    every bad field otherwise (absurdly deep nesting included)."""
+    every bad field otherwise (absurdly deep nesting included). ``strict``: no coercion."""
     if isinstance(data, (bytes, str)):
         try:
             data = json.loads(data)
@@ -30,6 +30,6 @@ def parse_json(model: type[M], data: bytes | str | dict, source: str, what: str,
     if not isinstance(data, dict):
         raise error(f"{source}: {what} must be a JSON object")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=strict)
     except ValidationError as exc:
         raise error(describe(exc, f"{source}: invalid {what}")) from None

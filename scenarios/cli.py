@@ -1,10 +1,13 @@
-"""``python -m scenarios validate [FILE|NAME ...]`` and ``python -m scenarios report RESULT.json``;
+"""``python -m scenarios validate [FILE|NAME ...]``, ``python -m scenarios report RESULT.json|DIR`` (a
+result directory: also (re)writes its report.html and figures), ``python -m scenarios reference``
+(every fault and check, from the registries);
 ``python -m scenarios analyze SCENARIO HISTORY.jsonl ...`` judges recorded histories offline
 (route checks have no polls then and fail)."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from rich.console import Console
@@ -27,6 +30,17 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from .report import render
+    if os.path.isdir(args.result):
+        from .htmlreport import ResultDirError, write_report
+        try:
+            path = write_report(args.result)
+        except ResultDirError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        result = json.loads((path.parent / "result.json").read_text(encoding="utf-8"))
+        render(result, Console())
+        print(f"report: {path}")
+        return 0 if result.get("passed") else 1
     try:
         with open(args.result, encoding="utf-8") as f:
             result = json.load(f)
@@ -63,17 +77,25 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0 if result["passed"] else 1
 
 
+def _reference(args: argparse.Namespace) -> int:
+    from .reference import markdown
+
+    print(markdown())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scenarios")
     sub = ap.add_subparsers(dest="cmd", required=True)
     v = sub.add_parser("validate", help="validate scenario files (default: all in scenarios/)")
     v.add_argument("scenarios", nargs="*")
-    r = sub.add_parser("report", help="render a result.json")
+    r = sub.add_parser("report", help="render a result.json; for a result directory also write report.html")
     r.add_argument("result")
     a = sub.add_parser("analyze", help="judge recorded histories against a scenario's checks")
     a.add_argument("scenario")
     a.add_argument("histories", nargs="+")
     a.add_argument("--t0", type=float, help="traffic start (epoch); default: from the histories")
     a.add_argument("--json", action="store_true")
+    sub.add_parser("reference", help="every fault action and check with its parameters (markdown)")
     args = ap.parse_args(argv)
-    return {"validate": _validate, "report": _report, "analyze": _analyze}[args.cmd](args)
+    return {"validate": _validate, "report": _report, "analyze": _analyze, "reference": _reference}[args.cmd](args)

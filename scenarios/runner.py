@@ -9,8 +9,10 @@ run_scenario(lab, scenario, out_dir):
      that route_nexthops checks need;
   5. waits for the generators to stop by themselves (bounded; then SIGTERM, then SIGKILL);
   6. always (finally) stops leftover generators and calls lab.heal_all();
-  7. loads the histories, analyses them, judges the checks, writes out_dir/result.json.
-Files in out_dir: history-<client>.jsonl, generator-<client>.log, scenario.json, result.json.
+  7. loads the histories, analyses them, judges the checks, writes out_dir/result.json;
+  8. writes out_dir/report.html and its figures (scenarios.htmlreport; never fails the run).
+Files in out_dir: history-<client>.jsonl, generator-<client>.log, scenario.json, result.json,
+report.html, *.png.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from .history import count_lines, load_history
 from .labapi import FaultSkipped, Lab
 from .live import HistoryTail, LiveReadout
 from .report import build_result, write_result
-from .spec import DAEMONS_BY_ROLE, Scenario, ScenarioError, check_against_lab
+from .spec import Scenario, ScenarioError, check_against_lab
 from .trafficspec import for_client
 
 
@@ -254,30 +256,12 @@ class _Run:
         return out
 
 
-def _nodes_by_role(lab: Lab) -> dict[str, list[str]]:
-    by_role: dict[str, list[str]] = {}
-    for role in DAEMONS_BY_ROLE:
-        try:
-            names = list(lab.node_names(role))
-        except (KeyError, ValueError):
-            names = []
-        if names:
-            by_role[role] = names
-    known = {n for ns in by_role.values() for n in ns}
-    others = [n for n in lab.node_names() if n not in known]
-    if others:
-        by_role["other"] = others
-    return by_role
-
-
 def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: RunOptions | None = None,
                  source: str | None = None) -> dict[str, Any]:
     """Run one scenario; return (and write to out_dir/result.json) the result document.
     Raises ScenarioError, before anything is started, when the scenario does not fit the lab."""
     opts = options or RunOptions()
-    nodes = _nodes_by_role(lab)
-    check_against_lab(scenario, nodes, source or f"scenarios/{scenario.name}.yaml",
-                      topology=getattr(lab, "topology", None))
+    check_against_lab(scenario, lab, source or f"scenarios/{scenario.name}.yaml")
     out = Path(out_dir).resolve()       # generators may run with another working directory
     out.mkdir(parents=True, exist_ok=True)
     (out / "scenario.json").write_text(scenario.model_dump_json(indent=1) + "\n", encoding="utf-8")
@@ -285,7 +269,8 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     run = _Run(lab, scenario, out, opts)
     error: str | None = None
     heal: dict[str, Any] | None = None
-    targets = route_targets(scenario)
+    # polled for the whole run (the checks judge only their windows): the report plots them
+    targets = {key: windows + [(0.0, scenario.duration)] for key, windows in route_targets(scenario).items()}
     try:
         run.start_generators()
         run.wait_ready()
@@ -316,7 +301,7 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     gap, bucket = scenario.analysis.gap, scenario.analysis.bucket
     numbers = analysis.analyze(history, t0, scenario.duration, gap=gap, bucket=bucket)
     ctx = Context(history=history, t0=t0, duration=scenario.duration, gap=gap,
-                  backends=nodes.get("backend", []), lbs=nodes.get("lb", []),
+                  backends=lab.node_names("backend"), lbs=lab.node_names("lb"),
                   route_polls=run.poller.polls if run.poller else {}, faults=run.faults)
     checks = judge_all(scenario, ctx)
     if heal and heal.get("status") != "ok" and not error:
@@ -328,7 +313,20 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
         files={"histories": {c: str(p) for c, p in run.histories.items()},
                "logs": {c: str(out / f"generator-{c}.log") for c in run.histories}})
     write_result(result, out / "result.json")
+    _write_report(result, out, run.log)
     return result
+
+
+def _write_report(result: dict[str, Any], out: Path, log: Callable[[str], None]) -> None:
+    """report.html and its figures; a report that cannot be drawn never fails the run."""
+    try:
+        from .htmlreport import write_report
+
+        result["files"]["report"] = str(write_report(out))
+    except Exception as exc:  # noqa: BLE001 - logged and recorded, the run's verdict stands
+        result["files"]["report_error"] = f"{type(exc).__name__}: {exc}"
+        log(f"report not written: {result['files']['report_error']}")
+    write_result(result, out / "result.json")
 
 
 __all__ = ["RunOptions", "RunAborted", "ScenarioError", "run_scenario"]

@@ -17,6 +17,7 @@ DEB_PACKAGES=(
   bird2 keepalived redis-server etcd-server etcd-client prometheus
   haproxy nginx-light wrk iperf3 curl ca-certificates git
   python3 python3-venv
+  chromium chromium-driver
 )
 # Services these packages may enable and start in the root namespace on a normal machine.
 PACKAGED_SERVICES=(bird keepalived redis-server etcd prometheus prometheus-node-exporter haproxy nginx iperf3)

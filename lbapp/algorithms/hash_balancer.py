@@ -40,7 +40,10 @@ class HashBalancer(Balancer):
         i = self._table.lookup(h)
         if self._usable[i] and self._names[i] not in exclude:
             return self._names[i]
-        if not any(u and n not in exclude for n, u in zip(self._names, self._usable)):
+        # Fewer exclusions than usable backends: one is left (no O(N) scan per fall-through).
+        if len(exclude) < len(self.backends):
+            pass
+        elif not any(u and n not in exclude for n, u in zip(self._names, self._usable)):
             return None
         for i in self._table.fallbacks(h):
             if self._usable[i] and self._names[i] not in exclude:

@@ -4,16 +4,40 @@ Each backend walks its own permutation of the table (offset + j * skip mod M, M 
 the first free entry on each of its turns. Weights decide how many turns each backend gets and
 in what order: turns are interleaved by virtual time (k + 1/2) / weight, so heavier backends
 claim more often, spread over the whole fill rather than at its end.
+
+Table size: the paper asks for M much larger than the number of backends. ``table_size_for``
+takes the first size of SIZES that gives the lightest backend at least ENTRIES_PER_UNIT entries
+(at equal weights: 100 per backend), else the largest. Sizes come from a short ladder (about
+doubling) because every key's entry is its hash modulo M: a different M reshuffles every key, so
+M must not follow each added or removed backend; it changes only when the pool crosses a rung.
+A larger table evens out weights but only slowly reduces what a rebuild moves: removing one of N
+backends from the config moves ~1.2x the ideal 1/N of the keys at N = 50 and ~6x at N = 1000
+(benchmarks/hash_scale.py; Maglev trades stability for exact balance). So backends that go down
+keep their entries (registry.py): their keys, and only theirs, fall through to the next entries.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from math import lcm
+from math import isqrt, lcm
 
 from lbapp.algorithms.hashing import name_hashes
 
 # Free entries left when the build switches from probing to a direct search (about sqrt(M)).
 TAIL = 256
+SIZES = (65537, 131071, 262139, 524287)   # primes near 2**16 .. 2**19
+ENTRIES_PER_UNIT = 100
+
+
+def is_prime(n: int) -> bool:
+    if n < 2 or n % 2 == 0:
+        return n == 2
+    return all(n % d for d in range(3, isqrt(n) + 1, 2))
+
+
+def table_size_for(weights: Sequence[int]) -> int:
+    """The first of SIZES with >= ENTRIES_PER_UNIT entries per lightest weight, else the last."""
+    units = -(-sum(weights) // min(weights)) if weights else 1  # ceil(total / lightest)
+    return next((m for m in SIZES if m >= ENTRIES_PER_UNIT * units), SIZES[-1])
 
 
 def apportion(total: int, weights: Sequence[int]) -> list[int]:
@@ -36,7 +60,8 @@ def turn_order(weights: Sequence[int], turns: Sequence[int]) -> list[int]:
     # (2k + 1) * scale / w is 2 * scale * (k + 1/2) / w exactly; * n + i breaks ties by index.
     keys = sorted(((2 * k + 1) * (scale // w)) * n + i
                   for i, (w, t) in enumerate(zip(weights, turns)) for k in range(t))
-    return [key % n for key in keys]
+    index = list(range(n))  # one int object per backend, shared by all its table entries
+    return [index[key % n] for key in keys]
 
 
 class MaglevTable:

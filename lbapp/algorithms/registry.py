@@ -1,6 +1,7 @@
 """make_balancer: the balancer for a config's algorithm over its usable backends."""
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable
 
@@ -8,7 +9,7 @@ from lbapp.algorithms.base import Balancer, Pool
 from lbapp.algorithms.bounded import BoundedHashBalancer
 from lbapp.algorithms.hash_balancer import HashBalancer, HashTable
 from lbapp.algorithms.least_conn import LeastConnections
-from lbapp.algorithms.maglev import MaglevTable
+from lbapp.algorithms.maglev import MaglevTable, table_size_for
 from lbapp.algorithms.p2c import PowerOfTwoChoices
 from lbapp.algorithms.ring import HashRing
 from lbapp.algorithms.round_robin import RoundRobin
@@ -40,27 +41,38 @@ def make_balancer(config: LBConfig, healthy: Iterable[str] | None = None, *,
 
 
 def _hash_balancer(config: LBConfig, healthy: Iterable[str] | None) -> Balancer:
+    # The table comes from every weighted backend, healthy or not, sorted by name (so it depends
+    # on the backends, not the order they are listed): a backend going down then moves only its
+    # own keys, which fall through to the table's next choice, and health changes reuse the
+    # cached table instead of rebuilding it.
     options = config.hash
+    pool = _by_name(Pool.from_config(config))
     usable = None
-    if config.algorithm == "source_hash":
-        # Slots come from every weighted backend, healthy or not: a backend going down then moves
-        # only its own keys instead of reshuffling the modulo for everyone.
-        pool = _by_name(Pool.from_config(config))
-        if healthy is not None:
-            up = frozenset(healthy)
-            usable = [name in up for name in pool.names]
-        table: HashTable = SlotTable(pool.weights)
+    if healthy is not None:
+        up = frozenset(healthy)
+        usable = [name in up for name in pool.names]
+    if config.algorithm == "consistent_hash":
+        parameter = options.ring_vnodes
+    elif config.algorithm == "maglev":
+        parameter = options.maglev_table_size or table_size_for(pool.weights)
     else:
-        # Sorted by name, so the mapping depends on the backends, not the order they are listed.
-        pool = _by_name(Pool.from_config(config, healthy))
-        if config.algorithm == "consistent_hash":
-            table = HashRing(pool.names, pool.weights, options.ring_vnodes)
-        else:
-            table = MaglevTable(pool.names, pool.weights, options.maglev_table_size)
+        parameter = 0
+    table = hash_table(config.algorithm, pool.names, pool.weights, parameter)
     if options.bounded_load is not None:
         return BoundedHashBalancer(pool, table, options.bounded_load.balance_factor,
                                    usable=usable)
     return HashBalancer(pool, table, usable=usable)
+
+
+@functools.lru_cache(maxsize=4)
+def hash_table(algorithm: str, names: tuple[str, ...], weights: tuple[int, ...],
+               parameter: int) -> HashTable:
+    """The (immutable) lookup table; parameter: ring vnodes or Maglev table size."""
+    if algorithm == "consistent_hash":
+        return HashRing(names, weights, parameter)
+    if algorithm == "maglev":
+        return MaglevTable(names, weights, parameter)
+    return SlotTable(weights)
 
 
 def _by_name(pool: Pool) -> Pool:

@@ -77,7 +77,8 @@ class HashOptions(_Strict):
     # client_ip, path, or header:<Name>
     key: str = "client_ip"
     ring_vnodes: int = Field(default=160, ge=1, le=10000)
-    maglev_table_size: int = Field(default=65537, ge=7, le=1_000_003)
+    # None: sized from the backends' weights (lbapp.algorithms.maglev.table_size_for)
+    maglev_table_size: int | None = Field(default=None, ge=7, le=1_000_003)
     bounded_load: BoundedLoad | None = None
 
     @field_validator("key")
@@ -91,8 +92,10 @@ class HashOptions(_Strict):
 
     @field_validator("maglev_table_size")
     @classmethod
-    def _prime(cls, value: int) -> int:
-        if value < 2 or any(value % d == 0 for d in range(2, int(value**0.5) + 1)):
+    def _prime(cls, value: int | None) -> int | None:
+        from lbapp.algorithms.maglev import is_prime  # here: lbapp.algorithms imports this module
+
+        if value is not None and not is_prime(value):
             raise ValueError(f"maglev_table_size must be prime, got {value}")
         return value
 
@@ -162,9 +165,11 @@ class ConfigError(ValueError):
     """A config document that fails the schema; the message names each bad field."""
 
 
-def parse_config(data: bytes | str | dict, source: str = "config") -> LBConfig:
-    """Parse and validate a config document; raise ConfigError naming the bad fields."""
-    return parse_json(LBConfig, data, source, "load balancer config", ConfigError)
+def parse_config(data: bytes | str | dict, source: str = "config",
+                 strict: bool = False) -> LBConfig:
+    """Parse and validate a config document; raise ConfigError naming the bad fields.
+    ``strict``: no type coercion ("3" or 3.0 is not an integer), as writers must validate."""
+    return parse_json(LBConfig, data, source, "load balancer config", ConfigError, strict=strict)
 
 
 def dump_config(config: LBConfig) -> str:

@@ -58,7 +58,8 @@ class EtcdClient:
 
     # -- KV -------------------------------------------------------------------------------------
     async def range(self, key: Bytesish, **options) -> RangeResult:
-        """Options: prefix, range_end, limit, revision, serializable, keys_only, count_only."""
+        """Options: prefix, range_end, limit, revision, serializable, keys_only, count_only,
+        descending."""
         doc = await self._call("/v3/kv/range", range_request(key, **options), idempotent=True)
         return RangeResult.decode(doc)
 

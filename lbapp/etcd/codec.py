@@ -229,7 +229,9 @@ class Compare:
 
 def range_request(key: Bytesish, *, prefix: bool = False, range_end: Bytesish | None = None,
                   limit: int = 0, revision: int = 0, serializable: bool = False,
-                  keys_only: bool = False, count_only: bool = False) -> dict:
+                  keys_only: bool = False, count_only: bool = False,
+                  descending: bool = False) -> dict:
+    """``descending``: the last keys first (with ``limit``: the newest of time-ordered keys)."""
     doc: dict[str, Any] = {"key": b64(key)}
     if prefix:
         range_end = prefix_range_end(key)
@@ -242,6 +244,8 @@ def range_request(key: Bytesish, *, prefix: bool = False, range_end: Bytesish | 
                        ("count_only", count_only)):
         if flag:
             doc[name] = True
+    if descending:
+        doc["sort_order"], doc["sort_target"] = "DESCEND", "KEY"
     return doc
 
 

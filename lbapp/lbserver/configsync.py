@@ -12,20 +12,18 @@ revision and fields), counted, and the last good one stays.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import random
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from etcd3gw.client import Etcd3Client
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from lbapp import keys
 from lbapp.config.schema import ConfigError, parse_config
+from lbapp.etcd import EtcdClient, EtcdError, Op, TxnResult
 from lbapp.lbserver.runtime import Runtime
 from lbapp.lbserver.settings import Settings
 
@@ -38,10 +36,6 @@ REDIS_PING_EVERY = 5.0
 REDIS_SILENCE_LIMIT = 15.0  # no reply at all for this long: the subscription is dead
 
 
-class EtcdUnavailable(Exception):
-    pass
-
-
 @dataclass
 class EtcdView:
     """The config key and the health keys of one LB, as of one etcd revision."""
@@ -52,65 +46,34 @@ class EtcdView:
     health: dict[str, tuple[bytes, int]] = field(default_factory=dict)
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def prefix_range_end(prefix: str) -> str:
-    data = bytearray(prefix.encode())
-    data[-1] += 1
-    return data.decode()
-
-
 class EtcdReader:
-    """Blocking reads through etcd's v3 JSON gateway (etcd3gw); run in a thread."""
+    """Reads one LB's config and health keys in one read-only transaction (lbapp.etcd: the
+    member that answered last first, hedged to the next one, one short timeout each)."""
 
     def __init__(self, endpoints: list[str], timeout: float) -> None:
-        self.endpoints = endpoints
-        self._clients = []
-        for url in endpoints:
-            parts = urlsplit(url)
-            self._clients.append(Etcd3Client(host=parts.hostname, port=parts.port,
-                                             protocol=parts.scheme, timeout=timeout,
-                                             api_path="/v3/"))
-        self._preferred = 0
+        self.client = EtcdClient(endpoints, timeout=timeout)
 
-    def read(self, config_key: str, health_prefix: str) -> EtcdView:
-        txn = {"compare": [], "failure": [], "success": [
-            {"request_range": {"key": _b64(config_key)}},
-            {"request_range": {"key": _b64(health_prefix),
-                               "range_end": _b64(prefix_range_end(health_prefix))}},
-        ]}
-        errors = []
-        count = len(self._clients)
-        for i in range(count):
-            index = (self._preferred + i) % count
-            try:
-                response = self._clients[index].transaction(txn)
-            except Exception as exc:  # etcd3gw raises its own and requests' exceptions
-                errors.append(f"{self.endpoints[index]}: {type(exc).__name__}: {exc}")
-                continue
-            self._preferred = index
-            return parse_txn_response(response, health_prefix)
-        raise EtcdUnavailable("; ".join(errors))
+    async def read(self, config_key: str, health_prefix: str) -> EtcdView:
+        result = await self.client.txn([], [Op.range(config_key),
+                                            Op.range(health_prefix, prefix=True)])
+        return view_from_txn(result, health_prefix)
+
+    async def close(self) -> None:
+        await self.client.close()
 
 
-def parse_txn_response(response: dict, health_prefix: str) -> EtcdView:
-    """Decode the gateway's JSON answer to the two-range transaction of ``EtcdReader``."""
-    revision = int(response.get("header", {}).get("revision", 0))
-    ranges = [r.get("response_range", {}) for r in response.get("responses", [])]
-    config_kvs = ranges[0].get("kvs", []) if ranges else []
-    view = EtcdView(revision=revision, config_value=None, config_mod_revision=0)
-    if config_kvs:
-        kv = config_kvs[0]
-        view.config_value = base64.b64decode(kv.get("value", ""))
-        view.config_mod_revision = int(kv.get("mod_revision", 0))
-    for kv in ranges[1].get("kvs", []) if len(ranges) > 1 else []:
-        key = base64.b64decode(kv["key"]).decode("utf-8", "replace")
-        name = key[len(health_prefix):]
+def view_from_txn(result: TxnResult, health_prefix: str) -> EtcdView:
+    """The answer to ``EtcdReader``'s two-range transaction as an EtcdView."""
+    config_range, health_range = result.responses
+    view = EtcdView(revision=result.revision, config_value=None, config_mod_revision=0)
+    config = config_range.first()
+    if config is not None:
+        view.config_value = config.value
+        view.config_mod_revision = config.mod_revision
+    for kv in health_range.kvs:
+        name = kv.key_text[len(health_prefix):]
         if name:
-            view.health[name] = (base64.b64decode(kv.get("value", "")),
-                                 int(kv.get("mod_revision", 0)))
+            view.health[name] = (kv.value, kv.mod_revision)
     return view
 
 
@@ -168,6 +131,7 @@ class ConfigSync:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.reader.close()
 
     def trigger(self, source: str) -> None:
         if self._pending_source is None:
@@ -192,8 +156,8 @@ class ConfigSync:
     async def refresh(self, source: str) -> str:
         """Read etcd once and apply what changed; returns the result label."""
         try:
-            view = await asyncio.to_thread(self.reader.read, self.config_key, self.health_prefix)
-        except EtcdUnavailable as exc:
+            view = await self.reader.read(self.config_key, self.health_prefix)
+        except EtcdError as exc:
             self.stats.etcd_ok = False
             if not self._etcd_failing:
                 self._etcd_failing = True

@@ -13,7 +13,8 @@ Example::
     max_connections: 10000          # client connections; more get 503 + close
     log_file: /var/log/lb1.log      # optional; stderr if absent
     log_level: info
-    etcd_timeout_ms: 1000           # per etcd request (each endpoint in turn)
+    etcd_timeout_ms: 500            # per etcd member and request; then the next member is
+                                    # asked (reads go to it after 150 ms already)
     upstream_idle_timeout_ms: 30000 # pooled backend connections idle longer are closed
     upstream_max_idle: 256          # pooled idle connections kept per backend
     x_forwarded_proto: true         # add X-Forwarded-Proto: http
@@ -60,7 +61,7 @@ class Settings(BaseModel):
     max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
     log_file: str | None = None
     log_level: LogLevel = "info"
-    etcd_timeout_ms: int = Field(default=1000, ge=10, le=60_000)
+    etcd_timeout_ms: int = Field(default=500, ge=10, le=60_000)
     upstream_idle_timeout_ms: int = Field(default=30_000, ge=100, le=3_600_000)
     upstream_max_idle: int = Field(default=256, ge=0, le=100_000)
     x_forwarded_proto: bool = True

@@ -77,9 +77,9 @@ class Leader:
         self.leader_key = leader_key
         self.term = leader_key.rev
         self.stats, self.history = stats, history
-        self.members = Mirror(etcd, keys.MEMBERS_PREFIX, name="members")
+        self.members = Mirror(etcd, keys.ORCHESTRATOR_MEMBERS_PREFIX, name="members")
         self.configs = Mirror(etcd, keys.LB_PREFIX, name="LB configs")
-        self.stored = Mirror(etcd, keys.ASSIGNMENT, prefix=False, name="assignment")
+        self.stored = Mirror(etcd, keys.ORCHESTRATOR_ASSIGNMENT, prefix=False, name="assignment")
         self.tracker = ConfigTracker()
         self._written: tuple[list[str], dict[str, Target]] | None = None
         self._written_revision = 0
@@ -122,8 +122,8 @@ class Leader:
                 wake.clear()
 
     def live_members(self) -> list[str]:
-        return sorted(kv.key_text[len(keys.MEMBERS_PREFIX):] for kv in self.members.kvs.values()
-                      if kv.key_text[len(keys.MEMBERS_PREFIX):])
+        return sorted(kv.key_text[len(keys.ORCHESTRATOR_MEMBERS_PREFIX):] for kv in self.members.kvs.values()
+                      if kv.key_text[len(keys.ORCHESTRATOR_MEMBERS_PREFIX):])
 
     async def _reassign(self) -> None:
         """Write the assignment when members or configs changed, or when the stored one is not
@@ -141,7 +141,7 @@ class Leader:
                         self.term)
         assignment = Assignment(term=self.term, leader=self.name, at=time.time(),
                                 members=members, targets=targets)
-        revision = await self.fenced([Op.put(keys.ASSIGNMENT, dump_value(assignment))],
+        revision = await self.fenced([Op.put(keys.ORCHESTRATOR_ASSIGNMENT, dump_value(assignment))],
                                      "assignment write")
         self._written, self._written_revision = (members, targets), revision
         self.stats.assignment_writes += 1

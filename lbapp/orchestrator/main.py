@@ -111,7 +111,7 @@ class Orchestrator:
         delay = RESTART_BACKOFF[0]
         while True:
             try:
-                leader_key = await self.etcd.campaign(keys.ELECTION, self.name, session.lease_id)
+                leader_key = await self.etcd.campaign(keys.ORCHESTRATOR_ELECTION, self.name, session.lease_id)
                 break
             except EtcdError as exc:  # every member failed: campaign again (same candidacy)
                 log.warning("campaign interrupted (%s); again", exc)

@@ -78,7 +78,7 @@ class Member:
 
     async def run(self) -> None:
         await self.register()
-        mirror = Mirror(self.etcd, keys.ASSIGNMENT, prefix=False, name="assignment")
+        mirror = Mirror(self.etcd, keys.ORCHESTRATOR_ASSIGNMENT, prefix=False, name="assignment")
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(mirror.run(), name="assignment mirror")
@@ -100,7 +100,7 @@ class Member:
                 continue
             try:
                 assignment = parse_value(Assignment, kv.value,
-                                         f"etcd:{keys.ASSIGNMENT}@{kv.mod_revision}")
+                                         f"etcd:{keys.ORCHESTRATOR_ASSIGNMENT}@{kv.mod_revision}")
             except ValueError as exc:
                 if kv.mod_revision != self._bad_assignment:
                     self._bad_assignment = kv.mod_revision
@@ -220,7 +220,7 @@ class Member:
         key = keys.health_key(lb_id, backend)
         result = await self.etcd.txn(
             [Compare("create_revision", self.key, "=", self.create_revision),
-             Compare("mod_revision", keys.ASSIGNMENT, "=", followed.mod_revision)],
+             Compare("mod_revision", keys.ORCHESTRATOR_ASSIGNMENT, "=", followed.mod_revision)],
             [Op.put(key, dump_value(value))],
             [Op.range(self.key)])
         written = result.succeeded

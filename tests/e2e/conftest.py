@@ -36,10 +36,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def reference_lab():
-    from topo.lab import Lab, teardown
-    from topo.ledger import Ledger
+    from lblab.lab.instance import Lab, teardown
+    from lblab.lab.ledger import Ledger
 
-    name = "e2eref"
+    name = os.environ.get("LBLAB_E2E_LAB", "e2eref")   # one lab per developer on a shared machine
     if Ledger(name).exists():  # left by a killed earlier session: clean it from its ledger
         teardown(name)
     lab = Lab.up("reference", name=name, progress=print)

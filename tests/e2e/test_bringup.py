@@ -6,17 +6,18 @@ import json
 import subprocess
 import sys
 
-from topo import converge, probes
+from lblab.kinds import dns, router
+from lblab.lab import converge, probes
 
 
 def test_converged_state(healthy_lab):
     lab = healthy_lab
     results = {c.name: c for c in converge.checks(lab)}
     assert all(c.ok for c in results.values()), results
-    sessions = converge.bgp_sessions(lab, "r1")
+    sessions = router.bgp_sessions(lab, "r1")
     assert {lb for lb, p in sessions.items() if p["info"] == "Established"} >= {"lb1", "lb2", "lb3"}
-    assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
-    assert converge.dns_vip_holders(lab) == ["dns1"]
+    assert lab.route_nexthops("r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+    assert dns.vip_holders(lab) == ["dns1"]
     assert lab.ledger.state["converged_s"] > 0
 
 
@@ -44,16 +45,14 @@ def test_requests_by_name_reach_every_lb_and_backend(healthy_lab):
 
 
 def test_prometheus_scrapes_lbapp_and_etcd(healthy_lab):
-    from topo.daemons.controlplane import Prometheus
-
-    health = Prometheus(healthy_lab.ctx("prometheus")).targets_health()
+    health = healthy_lab.daemon("prometheus", "prometheus").targets_health()
     jobs = {target.split("/")[0] for target, state in health.items() if state == "up"}
     assert {"lbserver", "backend", "etcd", "coredns"} <= jobs
     assert all(state == "up" for state in health.values()), health
 
 
 def test_status_json_describes_the_lab(healthy_lab):
-    out = subprocess.run([sys.executable, "-m", "topo.cli", "status", "--lab", healthy_lab.name, "--json"],
+    out = subprocess.run([sys.executable, "-m", "lblab.cli", "status", "--lab", healthy_lab.name, "--json"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -68,10 +67,10 @@ def test_status_json_describes_the_lab(healthy_lab):
 
 def test_mininet_cli_attaches_to_the_running_lab(healthy_lab):
     commands = "nodes\nclient1 curl -s http://lb.payment.example/\nexit\n"
-    out = subprocess.run([sys.executable, "-m", "topo.cli", "cli", "--lab", healthy_lab.name], input=commands,
+    out = subprocess.run([sys.executable, "-m", "lblab.cli", "cli", "--lab", healthy_lab.name], input=commands,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "client1" in out.stdout and "lb1" in out.stdout and "prometheus" in out.stdout
     assert '"backend": "be' in out.stdout
     # leaving the CLI leaves the lab running
-    assert converge.route_nexthops(healthy_lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+    assert healthy_lab.route_nexthops("r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]

@@ -7,7 +7,7 @@ import statistics
 import time
 
 from tests.e2e.conftest import RESULTS
-from topo import configdb
+from lblab.lab import configdb
 
 LB_ID = "payment"
 

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from topo import converge, probes
-from topo.faults import FaultError, FaultSkipped
+from lblab.kinds import dns, router
+from lblab.lab import converge, probes
+from lblab.faults import FaultError, FaultSkipped
 
 
 def dns_works(lab, client="client1") -> bool:
@@ -34,7 +35,7 @@ def wait_for(read, wanted: list[str], timeout: float) -> float:
 
 def wait_nexthops(lab, wanted: list[str], timeout: float) -> float:
     """Seconds until r1's anycast route has exactly ``wanted`` as nexthops."""
-    return wait_for(lambda: converge.route_nexthops(lab, "r1", "10.0.0.100/32"), wanted, timeout)
+    return wait_for(lambda: lab.route_nexthops("r1", "10.0.0.100/32"), wanted, timeout)
 
 
 def test_partition_and_heal(healthy_lab):
@@ -79,7 +80,7 @@ def test_link_down_withdraws_lb_and_link_up_restores(healthy_lab):
     wait_nexthops(lab, ["10.0.1.1", "10.0.1.2"], timeout=3)
     lab.heal_all()
     lab.wait_converged(timeout=30)
-    assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+    assert lab.route_nexthops("r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
 
 
 def test_hung_lb_is_withdrawn_and_announced_again(healthy_lab):
@@ -98,17 +99,17 @@ def test_rogue_announcements_reach_the_router_and_are_rejected(healthy_lab):
     rogue = ["192.168.1.100/32", "10.1.0.0/24"]
     for prefix in rogue:
         lab.fault("announce", node="lb1", prefix=prefix)
-    wait_for(lambda: converge.filtered_routes(lab, "r1"), rogue, timeout=3)
+    wait_for(lambda: router.filtered_routes(lab, "r1"), rogue, timeout=3)
     for prefix in rogue:
-        assert converge.route_nexthops(lab, "r1", prefix) == []
-    assert converge.route_nexthops(lab, "r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+        assert lab.route_nexthops("r1", prefix) == []
+    assert lab.route_nexthops("r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
     assert dns_works(lab) and http_status(lab) == "200"
     with pytest.raises(FaultError, match="announces 10.1.0.0/24 already"):
         lab.fault("announce", node="lb1", prefix="10.1.0.0/24")
     with pytest.raises(FaultError, match="be1 runs no BGP speaker"):
         lab.fault("announce", node="be1", prefix="10.9.0.0/24")
     lab.fault("withdraw", node="lb1", prefix="10.1.0.0/24")
-    wait_for(lambda: converge.filtered_routes(lab, "r1"), ["192.168.1.100/32"], timeout=3)
+    wait_for(lambda: router.filtered_routes(lab, "r1"), ["192.168.1.100/32"], timeout=3)
     # heal (by the fixture) withdraws the rest
 
 
@@ -123,7 +124,7 @@ def test_stop_and_continue_daemon(healthy_lab):
 
 
 def test_delay_needs_netem(healthy_lab):
-    from topo.faults import netem_available
+    from lblab.faults.netem import netem_available
 
     lab = healthy_lab
     available, reason = netem_available(lab, "client1")
@@ -141,8 +142,12 @@ def test_bad_fault_requests_are_clear_errors(healthy_lab):
     lab = healthy_lab
     with pytest.raises(FaultError, match="unknown fault 'explode'"):
         lab.fault("explode", node="lb1")
-    with pytest.raises(Exception, match="no daemon 'nginx'"):
-        lab.fault("kill", node="lb1", daemon="nginx")
+    with pytest.raises(Exception, match="unknown daemon 'squid'"):
+        lab.fault("kill", node="lb1", daemon="squid")
+    with pytest.raises(Exception, match="node lb1 has no daemon 'etcd'"):
+        lab.fault("kill", node="lb1", daemon="etcd")
+    with pytest.raises(FaultError, match="percent: Input should be less than or equal to 100"):
+        lab.fault("loss", node="client1", percent=101)
     with pytest.raises(Exception, match="no node 'lb9'"):
         lab.fault("kill", node="lb9", daemon="bird")
     with pytest.raises(FaultError, match="neither a node nor a LAN"):

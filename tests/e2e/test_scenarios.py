@@ -9,7 +9,7 @@ from rich.console import Console
 
 from scenarios.report import render
 from tests.e2e.conftest import RESULTS
-from topo.scenario_cmd import run_one
+from lblab.cli.scenario import run_one
 
 
 def run_and_report(lab, name: str) -> dict:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from topo import netns
-from topo.ledger import Ledger, lab_dir
-from topo.network import ALIAS_PREFIX, lab_tag
+from lblab.lab import netns
+from lblab.lab.ledger import Ledger, lab_dir
+from lblab.lab.network import ALIAS_PREFIX, lab_tag
 
 LAB = "e2etd"
 
@@ -45,13 +45,13 @@ def leftovers(lab: str) -> dict[str, list]:
 
 
 def lblab(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "topo.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "lblab.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
 def test_down_after_runner_killed_mid_bringup():
     assert not leftovers(LAB)
-    runner = subprocess.Popen([sys.executable, "-m", "topo.cli", "up", "--topo", "minimal", "--lab", LAB],
+    runner = subprocess.Popen([sys.executable, "-m", "lblab.cli", "up", "--topo", "minimal", "--lab", LAB],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ledger = Ledger(LAB)
     deadline = time.monotonic() + 60
@@ -104,3 +104,11 @@ def test_errors_are_clear_without_traceback(tmp_path):
     assert leftovers("e2ebad") == {}
     result = lblab("down", "--lab", "e2e-nonexistent")
     assert result.returncode == 2 and "no lab named" in result.stderr
+    # a lab name is never a path: nothing is written outside the run directory
+    before = {p.name for p in Path("/etc").iterdir()}, {p.name for p in Path("/").iterdir()}
+    for hostile in ("../../etc", "/tmp/x", "..", "a/../../b"):
+        for command in (("up", "--topo", "minimal", "--lab", hostile), ("down", "--lab", hostile)):
+            result = lblab(*command)
+            assert result.returncode == 2 and "invalid lab name" in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr
+    assert ({p.name for p in Path("/etc").iterdir()}, {p.name for p in Path("/").iterdir()}) == before

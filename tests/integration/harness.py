@@ -17,18 +17,25 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import dns.exception
+import dns.message
+import dns.query
 import pytest
 import yaml
 
 from lbapp import keys
+from lbapp.birdctl import BirdControl
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 
-def missing_daemons() -> list[str]:
-    return [b for b in ("redis-server", "etcd") if shutil.which(b) is None]
+COREDNS = ROOT / "build" / "bin" / "coredns"
+
+
+def missing_daemons(*names: str) -> list[str]:
+    return [b for b in names or ("redis-server", "etcd") if shutil.which(b) is None]
 
 
 # pytestmark of a module whose tests run etcd and Redis
@@ -185,6 +192,98 @@ class Lab:
         if wait_ready:
             wait_until(lambda: lb.admin("/-/ready")[0] == 200, 15, f"{name} ready")
         return lb
+
+
+    def console(self, etcd_endpoints: list[str], redis: "Redis | None",
+                lb_servers: dict[str, dict[str, str]] | None = None, **settings) -> "Console":
+        port = free_port()
+        token = "test-token-" + os.urandom(8).hex()
+        token_file = self.tmp / "console.token"
+        token_file.write_text(token + "\n")
+        doc = {"listen": f"127.0.0.1:{port}", "etcd_endpoints": etcd_endpoints,
+               "redis_url": f"redis://127.0.0.1:{redis.port}/0" if redis else None,
+               "token_file": str(token_file), "lb_servers": lb_servers or {}, **settings}
+        path = self.tmp / "console.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        proc = self.start("console", [PY, "-m", "lbapp.console", "--settings", str(path)])
+        console = Console(proc, port, token)
+        wait_until(lambda: http_get(port, "/-/healthy")[0] == 200 or not proc.alive(), 15,
+                   "console /-/healthy")
+        assert proc.alive(), proc.output()
+        return console
+
+    def coredns(self, port: int | None = None, zone: str = "payment.example",
+                records: str = "lb IN A 10.0.0.100") -> "CoreDns":
+        """CoreDNS (the tree's build) authoritative for `zone` on 127.0.0.1:port (a free one)."""
+        port = port or free_port()
+        zone_file = self.tmp / f"{zone}.db"
+        zone_file.write_text(f"$ORIGIN {zone}.\n$TTL 5\n@ IN SOA ns.{zone}. h.{zone}. ( 1 60 10 3600 5 )\n"
+                             f"@ IN NS ns.{zone}.\nns IN A 127.0.0.1\n{records}\n")
+        corefile = self.tmp / "Corefile"
+        corefile.write_text(f"{zone}:{port} {{\n  bind 127.0.0.1\n  file {zone_file}\n}}\n")
+        proc = self.start(f"coredns-{port}", [str(COREDNS), "-conf", str(corefile)])
+        coredns = CoreDns(proc, port)
+        wait_until(lambda: coredns.answers(f"lb.{zone}"), 15, "CoreDNS to answer")
+        return coredns
+
+    def bird(self, name: str, config: str) -> "Bird":
+        """BIRD with `config`, its control socket in the test's directory."""
+        conf, ctl = self.tmp / f"{name}.conf", self.tmp / f"{name}.ctl"
+        conf.write_text(config)
+        proc = self.start(name, ["bird", "-f", "-c", str(conf), "-s", str(ctl),
+                                 "-P", str(self.tmp / f"{name}.pid")])
+        bird = Bird(proc, ctl)
+        wait_until(lambda: any("Daemon is up" in line for line in bird.control.command("show status"))
+                   or not proc.alive(), 15, f"BIRD {name} control socket")
+        assert proc.alive(), proc.output()
+        return bird
+
+
+class Console:
+    def __init__(self, proc: Proc, port: int, token: str) -> None:
+        self.proc, self.port, self.token = proc, port, token
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def call(self, method: str, path: str, body=None, version: int | None = None,
+             token: str | None = "default", content_type: str = "application/json",
+             raw: bytes | None = None) -> tuple[int, dict, dict]:
+        """One API request -> (status, headers, JSON answer or {})."""
+        headers = {}
+        if token:
+            headers["Authorization"] = f"Bearer {self.token if token == 'default' else token}"
+        if version is not None:
+            headers["If-Match"] = f'"{version}"'
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        if data is not None:
+            headers["Content-Type"] = content_type
+        status, answer_headers, answer = http_get(self.port, path, method=method,
+                                                  headers=headers, body=data)
+        try:
+            doc = json.loads(answer) if answer else {}
+        except ValueError:
+            doc = {"text": answer.decode(errors="replace")}
+        return status, answer_headers, doc
+
+
+class CoreDns:
+    def __init__(self, proc: Proc, port: int) -> None:
+        self.proc, self.port = proc, port
+
+    def answers(self, name: str) -> bool:
+        query = dns.message.make_query(name, "A")
+        try:
+            return bool(dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.5).answer)
+        except (dns.exception.DNSException, OSError):
+            return False
+
+
+class Bird:
+    def __init__(self, proc: Proc, socket_path: Path) -> None:
+        self.proc = proc
+        self.control = BirdControl(str(socket_path))
 
 
 class Redis:

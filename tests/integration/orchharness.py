@@ -140,7 +140,7 @@ def lb_config(backends: list[Backend | dict], **extra) -> dict:
 
 
 def assignment(endpoint: str) -> dict | None:
-    return etcd_value(endpoint, keys.ASSIGNMENT)
+    return etcd_value(endpoint, keys.ORCHESTRATOR_ASSIGNMENT)
 
 
 def leaders(orchs: list[Orch]) -> list[Orch]:

@@ -38,7 +38,7 @@ def test_one_leader_every_backend_assigned_once(cluster, orchs):
     assert doc["leader"] == leader.name and doc["term"] == leader.status()["leader_term"]
     assert sorted(doc["targets"]) == [f"payment/be{i}" for i in range(1, 7)]
     assert {t["member"] for t in doc["targets"].values()} <= {"orch1", "orch2", "orch3"}
-    members = etcd_range(cluster.endpoints[0], keys.MEMBERS_PREFIX, prefix=True)
+    members = etcd_range(cluster.endpoints[0], keys.ORCHESTRATOR_MEMBERS_PREFIX, prefix=True)
     assert sorted(members) == [keys.member_key(f"orch{i}") for i in (1, 2, 3)]
     assert all(m["lease"] for m in members.values())  # registrations are leased
     # every member checks exactly its shard

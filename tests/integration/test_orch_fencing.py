@@ -48,14 +48,14 @@ def test_deposed_leader_write_fails(cluster, tmp_path):
         async with EtcdClient(cluster.endpoints) as etcd:
             stats, history = OrchestratorStats("a"), HistoryWriter(None, "a")
             old_session = await LeaseSession.open(etcd, 1, name="a")
-            old_key = await etcd.campaign(keys.ELECTION, "a", old_session.lease_id)
+            old_key = await etcd.campaign(keys.ORCHESTRATOR_ELECTION, "a", old_session.lease_id)
             old = Leader("a", etcd, old_session, old_key, stats, history)
             await old.fenced([Op.put("/t/x", "from a")], "first write")   # works while it leads
             frozen(old_session)
             await until_gone(etcd, old_session.lease_id)
             new_session = await LeaseSession.open(etcd, 1, name="b")
             new_key = await asyncio.wait_for(
-                etcd.campaign(keys.ELECTION, "b", new_session.lease_id), 5)
+                etcd.campaign(keys.ORCHESTRATOR_ELECTION, "b", new_session.lease_id), 5)
             assert new_key.rev > old_key.rev
             new = Leader("b", etcd, new_session, new_key, stats, history)
             await new.fenced([Op.put("/t/x", "from b")], "write")
@@ -81,18 +81,18 @@ def test_member_health_write_fenced_by_assignment_and_registration(cluster, tmp_
             target = Target(member="m1", address="127.0.0.1", port=1, path="/health")
             doc = Assignment(term=3, leader="x", at=0, members=["m1"],
                              targets={"payment/be1": target})
-            revision = (await etcd.put(keys.ASSIGNMENT, doc.model_dump_json())).revision
+            revision = (await etcd.put(keys.ORCHESTRATOR_ASSIGNMENT, doc.model_dump_json())).revision
             member.followed = Followed(doc, revision)
             value = HealthValue(healthy=False, term=3, reason="timeout", checker="m1", at=0)
             health = keys.health_key("payment", "be1")
             assert await member._write("payment/be1", value) == "written"
             assert json.loads((await etcd.get(health)).value)["healthy"] is False
             # a leader moves targets: the write made under the old assignment is refused
-            await etcd.put(keys.ASSIGNMENT, doc.model_copy(update={"term": 4}).model_dump_json())
+            await etcd.put(keys.ORCHESTRATOR_ASSIGNMENT, doc.model_copy(update={"term": 4}).model_dump_json())
             healthy = value.model_copy(update={"healthy": True})
             assert await member._write("payment/be1", healthy) == "fenced"
             # the lease expires while the member believes it is valid: refused, and it knows why
-            member.followed = Followed(doc, (await etcd.get(keys.ASSIGNMENT)).mod_revision)
+            member.followed = Followed(doc, (await etcd.get(keys.ORCHESTRATOR_ASSIGNMENT)).mod_revision)
             frozen(session)
             await until_gone(etcd, session.lease_id)
             assert await member._write("payment/be1", healthy) == "lost"

@@ -82,7 +82,7 @@ def test_sick_503_reason_and_flapping_held(setup):
 def test_malformed_values_are_skipped(setup, lab):
     etcd, lb, orch, sick = setup
     # a malformed assignment: the member logs it, keeps the last good one and keeps checking
-    etcd_put(etcd.endpoint, keys.ASSIGNMENT, '{"term": "not a number"}')
+    etcd_put(etcd.endpoint, keys.ORCHESTRATOR_ASSIGNMENT, '{"term": "not a number"}')
     before = orch.metric("lbapp_orch_checks_total", target="payment/sick", result="ok")
     wait_until(lambda: orch.metric("lbapp_orch_checks_total", target="payment/sick",
                                    result="ok") >= before + 3, 5, "checks going on")
@@ -107,7 +107,8 @@ def test_redis_down_health_still_reaches_the_lb_by_polling(setup, lab):
     sick.knobs("PATCH", {"health": {"status": 503}})
     wait_until(lambda: (health_of(etcd.endpoint, "sick") or {}).get("healthy") is False, 5,
                "written to etcd with Redis down")
-    assert orch.metric("lbapp_orch_publishes_total", result="error") >= 1
+    wait_until(lambda: orch.metric("lbapp_orch_publishes_total", result="error") >= 1, 5,
+               "the failed publish counted")
     wait_until(lambda: not lb_sees(lb, "sick"), 5, "the LB dropping sick at its next poll")
 
 

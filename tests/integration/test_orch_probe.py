@@ -52,8 +52,10 @@ def test_answers(raw, ok, reason):
 def test_decided_on_the_status_line_even_if_the_backend_keeps_the_connection():
     result = run(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", close=False))
     assert (result.ok, result.reason) == (False, "timeout")  # never finished: not good
-    result = run(answering(b"HTTP/1.1 200 OK\r\n\r\n" + b"y" * 200_000, close=False))
+    result = run(answering(b"HTTP/1.1 200 OK\r\n\r\n" + b"y" * 200_000, close=False),
+                 timeout=5)
     assert (result.ok, result.reason) == (True, "200")        # talked too much: decided
+    assert result.latency < 4
 
 
 def test_hang_is_a_timeout_within_the_bound():

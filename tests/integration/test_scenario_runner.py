@@ -16,7 +16,7 @@ from scenarios.labapi import FaultSkipped, Lab
 from scenarios.runner import RunOptions, run_scenario
 from scenarios.spec import ScenarioError, parse_scenario
 
-from tests.unit.test_scenario_spec import REFERENCE_NODES
+from tests.unit.test_scenario_spec import REFERENCE
 from .stubnet import StubHttp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,10 +42,13 @@ class StandInLab:
         self.procs: list[subprocess.Popen] = []
         self.lock = threading.Lock()
 
+    lans = REFERENCE.lans
+
     def node_names(self, role=None):
-        if role is None:
-            return [n for ns in REFERENCE_NODES.values() for n in ns]
-        return list(REFERENCE_NODES.get(role, []))
+        return REFERENCE.node_names(role)
+
+    def fault_targets(self, node):
+        return REFERENCE.fault_targets(node)
 
     def popen(self, node, argv, stdout_path):
         argv = self.generator_argv or argv
@@ -150,16 +153,37 @@ def test_faults_in_order_at_their_times_then_heal(http, tmp_path):
     assert a["http"]["per_lb"] and set(a["clients"]) == {"client1", "client2"}
     assert result["route_polls"]["r1 10.0.0.100/32"]["changes"][1]["nexthops"] == ["10.2.0.1", "10.2.0.3"]
 
+    # routes are polled for the whole run (the report plots them), not only in the checks' windows
+    spans = result["route_polls"]["r1 10.0.0.100/32"]["spans"]
+    assert spans[0][0] <= 0.1 and spans[-1][1] >= 2.4
+
     on_disk = json.loads((tmp_path / "result.json").read_text())
     assert on_disk["status"] == "failed" and on_disk["checks"] == result["checks"]
     assert (tmp_path / "history-client1.jsonl").exists() and (tmp_path / "scenario.json").exists()
+    assert on_disk["files"]["report"] == str(tmp_path / "report.html") and (tmp_path / "report.html").exists()
+    assert {p.name for p in tmp_path.glob("*.png")} >= {"timeline-http.png", "latency.png", "share-lb.png",
+                                                        "routes.png"}
+
+
+def test_a_report_that_cannot_be_drawn_does_not_fail_the_run(http, tmp_path, monkeypatch):
+    import scenarios.htmlreport
+
+    def broken(result_dir):
+        raise RuntimeError("no fonts today")
+    monkeypatch.setattr(scenarios.htmlreport, "write_report", broken)
+    sc = scenario(http.port, [], checks=[{"failed_requests": {"max": 0}}], duration="1.2s")
+    result = run_scenario(StandInLab(http), sc, tmp_path, options=FAST)
+    assert result["status"] == "passed" and result["error"] is None
+    assert result["files"]["report_error"] == "RuntimeError: no fonts today"
+    assert json.loads((tmp_path / "result.json").read_text())["files"]["report_error"] == "RuntimeError: no fonts today"
+    assert not (tmp_path / "report.html").exists()
 
 
 def test_failed_fault_aborts_heals_and_stops_generators(http, tmp_path):
     lab = StandInLab(http, fail_on="node_down")
-    started = time.time()
     result = run_scenario(lab, scenario(http.port, DOWN_UP, duration="8s"), tmp_path, options=FAST)
-    assert time.time() - started < 6          # did not wait for the 8 s of traffic
+    # healed well before the 8 s of traffic from t0 would have ended (the report is drawn after)
+    assert lab.heals[0] - result["start"] < 6
     assert result["status"] == "error" and "fault 1 (node_down) failed: RuntimeError: cannot node_down" in result["error"]
     assert [(f["action"], f["status"]) for f in result["faults"]] == [("node_down", "failed"), ("node_up", "not_reached")]
     assert len(lab.heals) == 1

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from lbapp.lbserver.configsync import (ConfigSync, EtcdView, parse_health, parse_txn_response,
-                                       prefix_range_end)
+from lbapp.etcd import TxnResult
+from lbapp.lbserver.configsync import ConfigSync, EtcdView, parse_health, view_from_txn
 from lbapp.lbserver.runtime import Runtime
 from lbapp.lbserver.settings import parse_settings
 
@@ -101,7 +101,7 @@ def test_parse_health_fails_open():
     assert warned == {("be2", 8), ("be3", 9)}
 
 
-def test_parse_txn_response():
+def test_view_from_txn():
     def b64(x):
         return base64.b64encode(x.encode()).decode()
     response = {
@@ -116,15 +116,12 @@ def test_parse_txn_response():
                                          "mod_revision": "41"}]}},
         ],
     }
-    v = parse_txn_response(response, "/lblab/lb/payment/health/")
+    v = view_from_txn(TxnResult.decode(response), "/lblab/lb/payment/health/")
     assert v.revision == 42 and v.config_mod_revision == 40
     assert v.config_value == b'{"a": 1}'
     assert v.health == {"be1": (b'{"healthy": true}', 41)}
-    empty = parse_txn_response({"header": {"revision": "3"},
-                                "responses": [{"response_range": {}}, {"response_range": {}}]},
-                               "/x/")
+    empty = view_from_txn(TxnResult.decode({
+        "header": {"revision": "3"},
+        "responses": [{"response_range": {}}, {"response_range": {}}]}), "/x/")
     assert empty.config_value is None and empty.health == {}
 
-
-def test_prefix_range_end():
-    assert prefix_range_end("/a/health/") == "/a/health0"

@@ -4,8 +4,8 @@ import multiprocessing
 
 import pytest
 
-from topo import ledger as ledger_mod
-from topo.ledger import Ledger, known_labs
+from lblab.lab import ledger as ledger_mod
+from lblab.lab.ledger import Ledger, known_labs
 
 
 @pytest.fixture(autouse=True)

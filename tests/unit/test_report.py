@@ -60,7 +60,8 @@ def test_result_shape_and_json():
     assert [c["passed"] for c in r["checks"]] == [False, True, True, True]
     assert r["status"] == "failed" and r["passed"] is False
     assert r["route_polls"]["r1 10.0.0.100/32"] == {"polls": 3, "changes": [{"t": 0.9, "nexthops": ["a", "b", "c"]},
-                                                                            {"t": 1.3, "nexthops": ["a", "c"]}]}
+                                                                            {"t": 1.3, "nexthops": ["a", "c"]}],
+                                                     "spans": [[0.9, 1.3]]}
     json.loads(json.dumps(r))
 
 
@@ -77,6 +78,12 @@ def test_compact_polls_keeps_changes_and_errors():
     out = compact_polls({("r1", "p"): [RoutePoll(0, ["a"]), RoutePoll(0.1, None, "x"), RoutePoll(0.2, None, "x"),
                                        RoutePoll(0.3, ["a"])]})
     assert out["r1 p"]["changes"] == [{"t": 0, "nexthops": ["a"]}, {"t": 0.1, "error": "x"}, {"t": 0.3, "nexthops": ["a"]}]
+    assert out["r1 p"]["spans"] == [[0, 0.3]] and out["r1 p"]["polls"] == 4
+
+
+def test_compact_polls_spans_break_where_polling_paused():
+    polls = [RoutePoll(t, ["a"]) for t in (0.0, 0.05, 0.1, 2.0, 2.05, 2.6)]
+    assert compact_polls({("r1", "p"): polls})["r1 p"]["spans"] == [[0.0, 0.1], [2.0, 2.05], [2.6, 2.6]]
 
 
 def rendered(result, width=160):

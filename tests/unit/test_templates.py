@@ -10,17 +10,23 @@ import pytest
 import yaml
 
 from lbapp.lbserver.settings import parse_settings
-from topo.daemons import NodeContext, daemon_by_name, daemons_for
-from topo.network import affinity_targets
-from topo.render import render
-from topo.spec import load_topology
+from lblab.daemons.base import NodeContext
+from lblab.kinds import kind_of
+from lblab.lab.flow_affinity import targets as affinity_targets
+from lblab.lab.templates import render
+from lblab.topology.load import load_topology
 
 TOPO = load_topology("reference")
 
 
+def daemons_for(ctx: NodeContext):
+    return kind_of(ctx.spec.role).daemons(ctx)
+
+
 def rendered(node: str, daemon: str, tmp_path: Path) -> dict[str, str]:
     ctx = NodeContext("ref", TOPO, node, f"ref-{node}", tmp_path / node)
-    return {path.name: text for path, text in daemon_by_name(ctx, daemon).render().items()}
+    found = next(d for d in daemons_for(ctx) if d.name == daemon)
+    return {path.name: text for path, text in found.render().items()}
 
 
 def only(files: dict[str, str]) -> str:
@@ -35,7 +41,7 @@ def test_roles_get_their_daemons(tmp_path):
     assert kinds("r1") == ["bird"]
     assert kinds("lb1") == ["bird", "lbserver", "announcer"]
     assert kinds("lb4") == ["bird", "lbserver"]          # standby: never announces
-    assert kinds("dns1") == ["coredns", "keepalived"]
+    assert kinds("dns1") == ["coredns", "dnswatch", "keepalived"]
     assert kinds("be1") == ["backend"]
     assert kinds("etcd2") == ["etcd"]
     assert kinds("client1") == []
@@ -52,6 +58,14 @@ def test_router_bgp_to_every_lb_with_md5_bfd_and_filter(tmp_path):
     assert "merge paths on;" in conf
     assert "define ANYCAST_VIP = 10.0.0.100/32;" in conf
     assert "import filter lb_announcement;" in conf and "export none;" in conf
+
+
+def test_router_shuts_down_an_lb_session_past_the_max_prefix_limit(tmp_path):
+    conf = only(rendered("r1", "bird", tmp_path))
+    assert "define LB_MAX_PREFIXES = 10;" in conf
+    assert "receive limit LB_MAX_PREFIXES action disable;" in conf
+    settings = [line for line in conf.splitlines() if not line.strip().startswith("#")]
+    assert not any("import limit" in line for line in settings)   # could never fire behind the filter
 
 
 def test_speaker_announces_only_vip_and_starts_withdrawn(tmp_path):
@@ -85,6 +99,17 @@ def test_keepalived_vrrp3_fast_adverts_and_unicast_peer(tmp_path):
     assert "unicast_src_ip 192.168.1.2" in dns1 and "192.168.1.3" in dns1
     assert "192.168.1.100/24 dev eth-client" in dns1
     assert "virtual_router_id 51" in dns1 and "track_script" in dns1
+
+
+def test_keepalived_tracks_the_dns_watch_file(tmp_path):
+    conf = only(rendered("dns1", "keepalived", tmp_path))
+    block = conf[conf.index("track_file coredns_answers {"):]
+    assert block.startswith(f'track_file coredns_answers {{\n  file "{tmp_path}/dns1/dnswatch.ok"\n'
+                            "  weight 0 reverse\n}")
+    instance = conf[conf.index("vrrp_instance dns_vip {"):]
+    assert "  track_file {\n    coredns_answers\n  }" in instance
+    assert "  track_script {\n    coredns_health\n  }" in instance     # the slow backstop stays
+    assert "init_file" not in conf      # keepalived must never overwrite the watch's verdict
 
 
 def test_zone_points_service_name_at_anycast_vip(tmp_path):

@@ -2,7 +2,8 @@
 import pytest
 import yaml
 
-from topo.spec import TopologyError, available_topologies, load_topology, parse_topology
+from lblab.kinds.lb import active_lbs
+from lblab.topology.load import TopologyError, available_topologies, load_topology, parse_topology
 
 SMALL = """
 name: t
@@ -58,7 +59,7 @@ def test_available_topologies_lists_shipped_files():
 
 
 def test_small_topology_is_valid():
-    assert parse(SMALL).active_lbs() == ["lb1"]
+    assert active_lbs(parse(SMALL)) == ["lb1"]
 
 
 def test_unknown_role():
@@ -112,7 +113,7 @@ def test_link_to_missing_node():
 
 def test_missing_required_daemon_option():
     msg = errors_of(mutate(nodes__r1__asn=None))
-    assert "nodes.r1.asn: missing required option" in msg
+    assert "nodes.r1.asn: required field missing" in msg
     msg = errors_of(mutate(nodes__lb1__asn=None))
     assert "nodes.lb1.asn: missing required option for role lb" in msg
     msg = errors_of(mutate(nodes__dns1__vrrp_priority=None))

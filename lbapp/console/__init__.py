@@ -1,0 +1,1 @@
+"""The LB console: JSON API and web UI over the config in etcd (see api.py, ui.py)."""

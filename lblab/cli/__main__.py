@@ -1,0 +1,5 @@
+import sys
+
+from lblab.cli import main
+
+sys.exit(main())

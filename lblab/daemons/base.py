@@ -1,0 +1,125 @@
+"""One class per daemon: render its config from a template, its start command, how to tell it is
+ready, and how to stop it. The lab (``lblab.lab``) drives these; daemons never touch the ledger.
+Every concrete daemon class is listed in ``DAEMON_CLASSES`` by the name faults and status use."""
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lblab.lab import netns, procs
+from lblab.paths import REPO_ROOT
+from lblab.topology.model import Topology, interface_name
+
+DAEMON_CLASSES: dict[str, list[type["Daemon"]]] = {}
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    lab: str
+    topo: Topology
+    node: str
+    ns: str
+    run_dir: Path            # this node's directory for configs, logs, sockets and data
+
+    @property
+    def spec(self) -> Any:
+        return self.topo.nodes[self.node]
+
+    def address(self, lan: str) -> str:
+        return str(self.spec.interfaces[lan])
+
+    @property
+    def control_address(self) -> str:
+        """Address other nodes use to reach this node's management endpoints."""
+        return str(self.topo.control_address(self.node))
+
+    @property
+    def first_address(self) -> str:
+        return str(next(iter(self.spec.interfaces.values())))
+
+    def interface(self, lan: str) -> str:
+        return interface_name(lan)
+
+    def peer(self, node: str) -> "NodeContext":
+        """The context of another node of the same lab."""
+        return NodeContext(self.lab, self.topo, node, netns.namespace_name(self.lab, node),
+                           self.run_dir.parent / node)
+
+
+class Daemon:
+    """A daemon kind. Subclasses set `kind` and implement render/argv/check_ready."""
+
+    kind: ClassVar[str]
+    # 0: infrastructure, started first; 1: started after the config DB is seeded
+    wave: ClassVar[int] = 0
+    ready_timeout: ClassVar[float] = 15.0
+    stop_signal: ClassVar[int] = signal.SIGTERM
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            DAEMON_CLASSES.setdefault(cls.kind, []).append(cls)
+
+    def __init__(self, ctx: NodeContext, name: str | None = None, cpus: str | None = None):
+        self.ctx = ctx
+        self._name = name
+        self.cpus = cpus          # pinned to these CPUs (taskset list) when given
+
+    # --- identity and files -------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """Unique per node: the kind, unless a second instance on the node is named otherwise."""
+        return self._name or self.kind
+
+    def path(self, suffix: str) -> Path:
+        return self.ctx.run_dir / f"{self.name}{suffix}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path(".log")
+
+    # --- what subclasses provide ----------------------------------------------------------
+    def render(self) -> dict[Path, str]:
+        """Config files to write before start: path -> text."""
+        return {}
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def command(self) -> list[str]:
+        """What the lab runs: argv, pinned to ``cpus`` if given."""
+        return ["taskset", "-c", self.cpus, *self.argv()] if self.cpus else self.argv()
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def check_ready(self) -> str | None:
+        """None when ready, else a short reason it is not (yet)."""
+        return None
+
+    def metrics_endpoint(self) -> tuple[str, int, str] | None:
+        """(address, port, path) Prometheus scrapes, or None for a daemon without metrics."""
+        return None
+
+    def extra_pids(self, main: procs.ProcessId) -> list[procs.ProcessId]:
+        """Processes besides the main one that belong to this daemon (e.g. forked children)."""
+        return [p for p in (procs.identify(c) for c in procs.children(main.pid)) if p]
+
+    def prepare(self) -> None:
+        """Create directories etc. before start."""
+
+
+class PythonDaemon(Daemon):
+    """A daemon that is one of this repository's Python modules, run with the lab's interpreter."""
+
+    module: ClassVar[str]
+
+    @staticmethod
+    def python() -> str:
+        return sys.executable
+
+    def env(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}

@@ -1,0 +1,30 @@
+"""Backends: the service being balanced (lbapp's backend app)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from lblab.daemons.backend import Backend as BackendDaemon
+from lblab.kinds.base import NodeKind
+from lblab.kinds.registry import register
+from lblab.topology.model import NodeOptions
+
+LISTEN_BACKLOG = {"net.core.somaxconn": 4096, "net.ipv4.tcp_max_syn_backlog": 4096}
+
+
+class BackendOptions(NodeOptions):
+    role: Literal["backend"]
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+@register
+class Backend(NodeKind):
+    role = "backend"
+    options = BackendOptions
+    summary = "the service being balanced: says who it is, has /health"
+    min_count = 1
+    sysctls = LISTEN_BACKLOG
+
+    def daemons(self, ctx):
+        return [BackendDaemon(ctx)]

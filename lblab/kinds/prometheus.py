@@ -1,0 +1,62 @@
+"""Prometheus: scrapes every lab daemon that has metrics."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from lblab.daemons.prometheus import Prometheus as PrometheusDaemon
+from lblab.kinds.base import Check, NodeKind
+from lblab.kinds.registry import kind_of, register
+from lblab.topology.model import NodeOptions
+
+
+class PrometheusOptions(NodeOptions):
+    role: Literal["prometheus"]
+    scrape_interval_s: float = Field(default=1, ge=0.1, le=300)
+
+
+def targets(lab) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for daemon in lab.daemons_of_kind("prometheus"):
+        try:
+            found.update(daemon.targets_health())
+        except OSError as exc:
+            return {"error": str(exc)}
+    return found
+
+
+@register
+class Prometheus(NodeKind):
+    role = "prometheus"
+    options = PrometheusOptions
+    summary = "scrapes every daemon with metrics"
+
+    def daemons(self, ctx):
+        targets = [daemon for node, spec in ctx.topo.nodes.items() if spec.role != self.role
+                   for daemon in kind_of(spec.role).daemons(ctx.peer(node))]
+        return [PrometheusDaemon(ctx, targets)]
+
+    def converge_checks(self, lab) -> list[Check]:
+        health = targets(lab)
+        logs = lab.logs_of([(n, "prometheus") for n in lab.node_names("prometheus")])
+        if "error" in health:
+            return [Check("prometheus", False, health["error"], logs)]
+        down = sorted(t for t, h in health.items() if h != "up")
+        return [Check("prometheus", bool(health) and not down,
+                      f"{len(health)} targets up" if health and not down
+                      else f"targets not up: {', '.join(down) or 'none scraped yet'}", logs)]
+
+    def status(self, lab) -> dict:
+        return {"prometheus_targets": targets(lab)}
+
+    def render_status(self, data: dict, console) -> None:
+        found = data.get("prometheus_targets")
+        if not found:
+            return
+        if "error" in found:
+            console.print(f"Prometheus: [red]{found['error']}[/]")
+            return
+        down = [t for t, h in found.items() if h != "up"]
+        console.print(f"Prometheus: {len(found) - len(down)}/{len(found)} targets up"
+                      + (f" ([red]down: {', '.join(down)}[/])" if down else ""))

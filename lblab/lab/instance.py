@@ -1,0 +1,317 @@
+"""A lab: bring-up, its nodes and daemons, and the handle the scenario runner drives
+(``scenarios.labapi.Lab``). Teardown is ``lblab.lab.teardown``: it works from the ledger alone."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+from lbapp.keys import config_key
+from lblab import faults
+from lblab.daemons.base import Daemon, NodeContext
+from lblab.daemons.etcd import etcd_endpoints
+from lblab.kinds import kind_of, kinds
+from lblab.lab import netns, network, procs
+from lblab.lab.converge import wait_converged
+from lblab.lab.errors import DaemonNotReady, LabError
+from lblab.lab.ledger import Ledger, known_labs, lab_dir
+from lblab.lab.teardown import teardown
+from lblab.topology.load import load_topology, resolve_topology_path
+from lblab.topology.model import Topology, initial_lb_config
+
+Progress = Callable[[str], None]
+TOPOLOGY_SNAPSHOT = "topology.yaml"   # the file the lab was built from, as it was then
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+class Lab:
+    def __init__(self, name: str, topo: Topology, ledger: Ledger):
+        self.name = name
+        self.topo = topo
+        self.topology = topo.name
+        self.ledger = ledger
+        self.dir = lab_dir(name)
+        self.python = sys.executable
+
+    # ------------------------------------------------------------------------------------
+    # construction
+    @classmethod
+    def attach(cls, name: str) -> "Lab":
+        ledger = Ledger(name)
+        if not ledger.exists():
+            running = ", ".join(known_labs()) or "none"
+            raise LabError(f"no lab named {name!r} is running (running labs: {running})")
+        ledger.load()
+        snapshot = ledger.dir / TOPOLOGY_SNAPSHOT
+        topo = load_topology(str(snapshot) if snapshot.is_file() else ledger.state["topology_path"])
+        return cls(name, topo, ledger)
+
+    @staticmethod
+    def running(topology: str | None = None) -> list[str]:
+        """Labs that are up (of that topology, if given)."""
+        labs = []
+        for name in known_labs():
+            state = Ledger(name).load().state
+            if state.get("phase") == "up" and topology in (None, state.get("topology")):
+                labs.append(name)
+        return labs
+
+    @classmethod
+    def default_name(cls, topology: str | None = None) -> str:
+        """The one running lab (of that topology, if given); an error naming them otherwise."""
+        labs = known_labs() if topology is None else cls.running(topology)
+        what = f"{topology} lab" if topology else "lab"
+        if len(labs) == 1:
+            return labs[0]
+        if not labs:
+            raise LabError(f"no {what} is running (start one with `lblab up --topo {topology or 'reference'}`)")
+        raise LabError(f"several {what}s are running ({', '.join(labs)}): name one with --lab")
+
+    @classmethod
+    def up(cls, topology: str, name: str | None = None, progress: Progress = _quiet,
+           converge_timeout: float = 60.0) -> "Lab":
+        topo = load_topology(topology)
+        name = name or topo.name
+        ledger = Ledger(name)
+        if ledger.exists():
+            raise LabError(f"lab {name!r} already exists; tear it down first: lblab down --lab {name}")
+        path = resolve_topology_path(topology).resolve()
+        ledger.create(str(path), topo.name)
+        (ledger.dir / TOPOLOGY_SNAPSHOT).write_text(path.read_text())
+        lab = cls(name, topo, ledger)
+        try:
+            lab._bring_up(progress, converge_timeout)
+        except BaseException:
+            progress("bring-up failed: tearing down what was created")
+            teardown(name, keep_logs=True)
+            raise
+        return lab
+
+    def _bring_up(self, progress: Progress, converge_timeout: float) -> None:
+        start = time.monotonic()
+
+        def step(message: str) -> None:
+            progress(f"[{time.monotonic() - start:5.1f}s] {message}")
+
+        step(f"building network: {len(self.topo.nodes)} nodes, {len(self.topo.lans)} LANs")
+        network.build(self.name, self.topo, self.ledger)
+        if self.topo.dns.vip is not None:
+            for node in self.topo.nodes:
+                network.write_resolver(self.name, node, str(self.topo.dns.vip), self.ledger)
+        step("network up; starting infrastructure daemons")
+        self.ledger.set(phase="starting")
+        seeded = False
+        for wave in sorted({d.wave for d in self.all_daemons()}):
+            if wave > 0 and not seeded:    # later waves read their config from the DB
+                self.seed_config()
+                seeded = True
+                step("config DB seeded")
+            self._start_wave(wave, step)
+        if not seeded:
+            self.seed_config()
+        step("waiting for convergence")
+        wait_converged(self, timeout=converge_timeout, progress=step)
+        elapsed = time.monotonic() - start
+        self.ledger.set(phase="up", converged_s=round(elapsed, 2))
+        step(f"converged in {elapsed:.1f}s")
+
+    # ------------------------------------------------------------------------------------
+    # nodes and daemons
+    def ns(self, node: str) -> str:
+        if node not in self.topo.nodes:
+            raise LabError(f"lab {self.name} has no node {node!r} (nodes: {', '.join(self.topo.nodes)})")
+        return netns.namespace_name(self.name, node)
+
+    def ctx(self, node: str) -> NodeContext:
+        return NodeContext(self.name, self.topo, node, self.ns(node), self.dir / "nodes" / node)
+
+    def node_names(self, role: str | None = None) -> list[str]:
+        return [n for n, spec in self.topo.nodes.items() if role is None or spec.role == role]
+
+    def kinds(self):
+        """The node kinds present in this lab, in registry order."""
+        present = {spec.role for spec in self.topo.nodes.values()}
+        return [kind for kind in kinds() if kind.role in present]
+
+    def daemons(self, node: str) -> list[Daemon]:
+        self.ns(node)
+        return kind_of(self.topo.nodes[node].role).daemons(self.ctx(node))
+
+    def daemon(self, node: str, name: str) -> Daemon:
+        daemons = self.daemons(node)
+        for daemon in daemons:
+            if daemon.name == name:
+                return daemon
+        known = ", ".join(d.name for d in daemons) or "none"
+        raise LabError(f"node {node} has no daemon {name!r} (its daemons: {known})")
+
+    def all_daemons(self) -> list[Daemon]:
+        return [d for node in self.topo.nodes for d in self.daemons(node)]
+
+    def daemons_of_kind(self, name: str) -> list[Daemon]:
+        return [d for d in self.all_daemons() if d.name == name]
+
+    def logs_of(self, pairs: list[tuple[str, str]]) -> tuple[str, ...]:
+        """Log files of (node, daemon) pairs that exist in this lab, for error messages."""
+        found = []
+        for node, name in pairs:
+            found += [str(d.log_path) for d in self.daemons(node) if d.name == name]
+        return tuple(found)
+
+    @staticmethod
+    def _record_name(daemon: Daemon) -> str:
+        return f"{daemon.ctx.node}/{daemon.name}"
+
+    def process_of(self, daemon: Daemon) -> procs.ProcessId | None:
+        self.ledger.refresh()
+        for record in self.ledger.resources("process"):
+            if record.name == self._record_name(daemon):
+                return procs.ProcessId(record.data["pid"], record.data["starttime"])
+        return None
+
+    def pids_of(self, daemon: Daemon) -> list[procs.ProcessId]:
+        main = self.process_of(daemon)
+        if main is None or not procs.alive(main):
+            return []
+        return [main, *daemon.extra_pids(main)]
+
+    def daemon_state(self, daemon: Daemon) -> str:
+        main = self.process_of(daemon)
+        return "never started" if main is None else procs.state(main)
+
+    def start_daemon(self, daemon: Daemon, wait: bool = True) -> procs.ProcessId:
+        main = self.process_of(daemon)
+        if main is not None and procs.alive(main):
+            raise LabError(f"{daemon.name} on {daemon.ctx.node} is already running (pid {main.pid})")
+        daemon.ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        daemon.prepare()
+        for path, text in daemon.render().items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        record = self._record_name(daemon)
+        if main is None:
+            self.ledger.add("process", record, node=daemon.ctx.node, daemon=daemon.name,
+                            log=str(daemon.log_path), pid=-1, starttime=-1)
+        ident = procs.spawn(daemon.ctx.ns, daemon.command(), daemon.log_path, env=daemon.env())
+        self.ledger.update("process", record, pid=ident.pid, starttime=ident.starttime)
+        if wait:
+            self.wait_ready(daemon)
+        return ident
+
+    def wait_ready(self, daemon: Daemon, timeout: float | None = None) -> None:
+        timeout = timeout or daemon.ready_timeout
+        deadline = time.monotonic() + timeout
+        reason = "not checked"
+        while time.monotonic() < deadline:
+            main = self.process_of(daemon)
+            if main is None or not procs.alive(main):
+                raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path, "process exited")
+            try:
+                reason = daemon.check_ready()
+            except Exception as exc:  # a probe's own failure is just "not ready yet"
+                reason = f"{type(exc).__name__}: {exc}"
+            if reason is None:
+                return
+            time.sleep(0.05)
+        raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path,
+                             f"not ready after {timeout:.0f}s ({reason})")
+
+    def stop_daemon(self, daemon: Daemon, timeout: float = 3.0) -> None:
+        main = self.process_of(daemon)
+        if main is None:
+            return
+        extras = daemon.extra_pids(main) if procs.alive(main) else []
+        procs.stop(main, timeout=timeout, sig=daemon.stop_signal)
+        for extra in extras:
+            procs.stop(extra, timeout=1.0)
+
+    def signal_daemon(self, daemon: Daemon, sig: int) -> list[int]:
+        """Send sig to the daemon's processes (main and children); returns the PIDs signalled."""
+        return [p.pid for p in self.pids_of(daemon) if procs.send(p, sig)]
+
+    def restart_daemon(self, daemon: Daemon, wait: bool = True) -> None:
+        self.stop_daemon(daemon)
+        self.start_daemon(daemon, wait=wait)
+
+    def _start_wave(self, wave: int, step: Progress) -> None:
+        daemons = [d for d in self.all_daemons() if d.wave == wave]
+        self.start_daemons(daemons)
+        kinds = sorted({d.name for d in daemons})
+        step(f"ready: {', '.join(f'{k} x{sum(d.name == k for d in daemons)}' for k in kinds)}")
+
+    def start_daemons(self, daemons: list[Daemon], wait: bool = True) -> None:
+        """Start all, then wait for all in parallel: members of a cluster (etcd) are only ready
+        once enough of them run, so waiting for each in turn would never finish."""
+        for daemon in daemons:
+            self.start_daemon(daemon, wait=False)
+        if not wait or not daemons:
+            return
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            futures = [pool.submit(self.wait_ready, d) for d in daemons]
+            errors = [f.exception() for f in futures]
+        errors = [e for e in errors if e is not None]
+        if errors:
+            raise LabError("\n".join(str(e) for e in errors))
+
+    # ------------------------------------------------------------------------------------
+    # config DB
+    def etcdctl(self, *args: str, timeout: float = 10) -> subprocess.CompletedProcess:
+        """Run etcdctl against the whole cluster from the first etcd node that is up."""
+        endpoints = ",".join(etcd_endpoints(self.topo))
+        errors = []
+        for node in self.node_names("etcd"):
+            result = netns.run(self.ns(node), ["etcdctl", f"--endpoints={endpoints}",
+                                               "--command-timeout=3s", *args], timeout=timeout)
+            if result.returncode == 0:
+                return result
+            errors.append(f"{node}: {result.stderr.strip()}")
+        raise LabError("etcdctl " + " ".join(args[:2]) + " failed: " + "; ".join(errors))
+
+    def seed_config(self) -> None:
+        config = json.dumps(initial_lb_config(self.topo))
+        self.etcdctl("put", config_key(self.topo.service.lb_id), config)
+
+    # ------------------------------------------------------------------------------------
+    # the scenario runner's handle (scenarios.labapi.Lab)
+    @property
+    def dns_vip(self) -> str | None:
+        return str(self.topo.dns.vip) if self.topo.dns.vip else None
+
+    @property
+    def lans(self) -> list[str]:
+        return list(self.topo.lans)
+
+    def fault_targets(self, node: str) -> list[str]:
+        return kind_of(self.topo.nodes[node].role).fault_targets(self.ctx(node))
+
+    def popen(self, node: str, argv: list[str], stdout_path: str | Path) -> subprocess.Popen:
+        stdout_path = Path(stdout_path)
+        stdout_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(stdout_path, "ab") as out:
+            return subprocess.Popen(netns.exec_argv(self.ns(node), argv), stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def run(self, node: str, argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
+        return netns.run(self.ns(node), argv, timeout=timeout)
+
+    def fault(self, action: str, **params):
+        return faults.apply(self, action, params)
+
+    def heal_all(self) -> list[str]:
+        return faults.heal_all(self)
+
+    def route_nexthops(self, router: str, prefix: str) -> list[str]:
+        return netns.route_nexthops(self.ns(router), prefix)
+
+    def wait_converged(self, timeout: float = 30.0, progress: Progress = _quiet) -> float:
+        return wait_converged(self, timeout=timeout, progress=progress)
+
+
+__all__ = ["Lab", "LabError", "DaemonNotReady", "teardown"]

@@ -1,0 +1,129 @@
+"""Named network namespaces: create/remove, run commands inside, open sockets inside.
+
+Sockets keep the namespace they were created in, so the engine can talk to lab addresses from
+its own process (readiness checks, DNS probes) without ever routing lab prefixes in the root
+namespace: a thread briefly switches into the node's namespace, creates the socket, switches back.
+"""
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import os
+import socket
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+from pyroute2 import NetNS
+from pyroute2 import netns as _pr_netns
+
+NETNS_DIR = Path("/run/netns")
+ETC_NETNS_DIR = Path("/etc/netns")
+CLONE_NEWNET = 0x40000000
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def namespace_name(lab: str, node: str) -> str:
+    """The named namespace of a lab's node (`ip netns exec <lab>-<node> ...`)."""
+    return f"{lab}-{node}"
+
+
+def exists(name: str) -> bool:
+    return (NETNS_DIR / name).exists()
+
+
+def create(name: str) -> None:
+    _pr_netns.create(name)
+
+
+def remove(name: str) -> None:
+    if exists(name):
+        _pr_netns.remove(name)
+
+
+def inode(name: str) -> int | None:
+    try:
+        return os.stat(NETNS_DIR / name).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def pids(name: str) -> list[int]:
+    """PIDs of every process whose network namespace is this one (exact membership)."""
+    target = inode(name)
+    if target is None:
+        return []
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry.name}/ns/net").st_ino == target:
+                found.append(int(entry.name))
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return found
+
+
+def exec_argv(name: str, argv: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", name, *argv]
+
+
+def run(name: str, argv: list[str], timeout: float = 10, check: bool = False,
+        input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(exec_argv(name, argv), capture_output=True, text=True, timeout=timeout,
+                          check=check, input=input)
+
+
+def sysctl(name: str, settings: dict[str, str | int]) -> None:
+    args = [f"{k}={v}" for k, v in settings.items()]
+    result = run(name, ["sysctl", "-q", "-w", *args])
+    if result.returncode != 0:
+        raise RuntimeError(f"sysctl in {name} failed: {result.stderr.strip()}")
+
+
+@contextmanager
+def entered(name: str):
+    """Switch the calling thread into namespace `name` for the duration of the block."""
+    own = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(NETNS_DIR / name, os.O_RDONLY)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into {name}: {os.strerror(err)}")
+        try:
+            yield
+        finally:
+            if _libc.setns(own, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns back from {name}: {os.strerror(err)}")
+    finally:
+        os.close(target)
+        os.close(own)
+
+
+def socket_in(name: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    with entered(name):
+        return socket.socket(family, kind)
+
+
+def route_nexthops(name: str, prefix: str, table: int = 254) -> list[str]:
+    """Gateways of the kernel route for prefix in the namespace's table (one per ECMP nexthop)."""
+    net = ipaddress.ip_network(prefix)
+    gateways: list[str] = []
+    with NetNS(name) as ns:
+        for route in ns.get_routes(family=socket.AF_INET, table=table):
+            if route.get_attr("RTA_DST") != str(net.network_address) or route["dst_len"] != net.prefixlen:
+                continue
+            multipath = route.get_attr("RTA_MULTIPATH")
+            if multipath:
+                gateways += [hop.get_attr("RTA_GATEWAY") for hop in multipath]
+            elif route.get_attr("RTA_GATEWAY"):
+                gateways.append(route.get_attr("RTA_GATEWAY"))
+    return sorted(g for g in gateways if g)
+
+
+def has_address(name: str, address: str) -> bool:
+    with NetNS(name) as ns:
+        return any(a.get_attr("IFA_ADDRESS") == address for a in ns.get_addr(family=socket.AF_INET))

@@ -1,0 +1,1 @@
+"""Topology files: the model (``model``), loading (``load``) and cross-field checks (``checks``)."""

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> dict:
                               health_check={"interval_ms": args.interval_ms,
                                             "timeout_ms": args.timeout_ms, "rise": 2,
                                             "fall": 2})
-            wait_until(lambda: len(orch.status()["shard"]) == args.targets, 20,
+            wait_until(lambda: len(orch.status()["targets"]) == args.targets, 20,
                        "every target assigned")
             time.sleep(args.warmup)
             pid, backend_pid = orch.proc.pid, pool.proc.pid

@@ -53,7 +53,7 @@ def settle(cluster, orchs) -> dict:
     def ready():
         doc = assignment(cluster.endpoints[0])
         return doc if doc and len(doc["members"]) == 3 and len(leaders(orchs)) == 1 and all(
-            o.status()["assignment"] and o.status()["assignment"]["term"] == doc["term"]
+            o.status()["shard"] and o.status()["shard"]["term"] == doc["term"]
             for o in orchs) else None
     doc = wait_until(ready, 30, "3 members following one leader")
     time.sleep(1.0)

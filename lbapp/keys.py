@@ -7,7 +7,6 @@ STATUS_PREFIX = "/lblab/status/"
 ORCHESTRATOR_ELECTION = "/lblab/orchestrator/leader"
 ORCHESTRATOR_SHARDS_PREFIX = "/lblab/orchestrator/shards/"
 ORCHESTRATOR_MEMBERS_PREFIX = "/lblab/orchestrator/members/"
-ORCHESTRATOR_ASSIGNMENT = "/lblab/orchestrator/assignment"
 AGENTS_PREFIX = "/lblab/agents/"
 DESIRED_PREFIX = "/lblab/desired/"
 
@@ -57,6 +56,11 @@ def dns_vip_status_key() -> str:
 
 
 # -- the orchestrator cluster (lbapp.orchestrator) and the LB node agents (lbapp.agent) --------
+
+def shard_key(member: str) -> str:
+    """The targets one orchestrator member checks (lbapp.orchestrator.values.Shard)."""
+    return ORCHESTRATOR_SHARDS_PREFIX + member
+
 
 def member_key(member: str) -> str:
     """Leased registration of one orchestrator member (lbapp.orchestrator.values.MemberInfo)."""

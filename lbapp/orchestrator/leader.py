@@ -1,4 +1,4 @@
-"""What the leader does while it leads: keep the assignment current, and scale the LB tier.
+"""What the leader does while it leads: keep every member's shard current, and scale the LB tier.
 
 Every write is fenced: a transaction that succeeds only while the election key this leader won
 still has its create revision (its term). A deposed leader's late write therefore fails, and so
@@ -19,23 +19,23 @@ from lbapp.orchestrator.history import HistoryWriter
 from lbapp.orchestrator.member import SessionLost
 from lbapp.orchestrator.metrics import OrchestratorStats
 from lbapp.orchestrator.shard import assign
-from lbapp.orchestrator.values import Assignment, Target, dump_value
+from lbapp.orchestrator.values import Shard, Target, dump_value, parse_value
 
 log = logging.getLogger("lbapp.orchestrator.leader")
 
 
-def build_targets(configs: dict[str, LBConfig], members: list[str]) -> dict[str, Target]:
-    """Every backend of every LB, each with the member that checks it (none without members)."""
-    if not members:
-        return {}
-    endpoints = {}
+def build_shards(configs: dict[str, LBConfig], members: list[str]) -> dict[str, dict[str, Target]]:
+    """member -> the targets it checks: every backend of every LB goes to exactly one live
+    member (rendezvous hashing); every member gets an entry, possibly empty."""
+    targets = {}
     for lb_id, config in sorted(configs.items()):
         for backend in config.backend_servers:
-            endpoints[keys.target_name(lb_id, backend.name)] = (backend, config.health_endpoint)
-    owners = assign(members, endpoints)
-    return {name: Target(member=owners[name], address=backend.address, port=backend.port,
-                         path=path)
-            for name, (backend, path) in endpoints.items()}
+            targets[keys.target_name(lb_id, backend.name)] = Target(
+                address=backend.address, port=backend.port, path=config.health_endpoint)
+    shards: dict[str, dict[str, Target]] = {member: {} for member in members}
+    for name, member in assign(members, targets).items():
+        shards[member][name] = targets[name]
+    return shards
 
 
 class ConfigTracker:
@@ -79,9 +79,8 @@ class Leader:
         self.stats, self.history = stats, history
         self.members = Mirror(etcd, keys.ORCHESTRATOR_MEMBERS_PREFIX, name="members")
         self.configs = Mirror(etcd, keys.LB_PREFIX, name="LB configs")
-        self.stored = Mirror(etcd, keys.ORCHESTRATOR_ASSIGNMENT, prefix=False, name="assignment")
+        self.stored = Mirror(etcd, keys.ORCHESTRATOR_SHARDS_PREFIX, name="shards")
         self.tracker = ConfigTracker()
-        self._written: tuple[list[str], dict[str, Target]] | None = None
         self._written_revision = 0
 
     async def fenced(self, ops: list[dict], what: str) -> int:
@@ -98,13 +97,14 @@ class Leader:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.members.run(), name="members mirror")
             group.create_task(self.configs.run(), name="configs mirror")
-            group.create_task(self.stored.run(), name="assignment mirror")
+            group.create_task(self.stored.run(), name="shards mirror")
             group.create_task(self._assign_loop(), name="assignment")
             for duty in extra_duties:
                 group.create_task(duty(self), name=getattr(duty, "__name__", "duty"))
 
     async def _assign_loop(self) -> None:
-        for mirror in (self.members, self.configs, self.stored):
+        mirrors = (self.members, self.configs, self.stored)
+        for mirror in mirrors:
             await mirror.synced.wait()
         wake = asyncio.Event()
 
@@ -114,7 +114,7 @@ class Leader:
                 wake.set()
 
         async with asyncio.TaskGroup() as group:
-            for mirror in (self.members, self.configs, self.stored):
+            for mirror in mirrors:
                 group.create_task(forward(mirror))
             while True:
                 await self._reassign()
@@ -122,31 +122,50 @@ class Leader:
                 wake.clear()
 
     def live_members(self) -> list[str]:
-        return sorted(kv.key_text[len(keys.ORCHESTRATOR_MEMBERS_PREFIX):] for kv in self.members.kvs.values()
-                      if kv.key_text[len(keys.ORCHESTRATOR_MEMBERS_PREFIX):])
+        prefix = keys.ORCHESTRATOR_MEMBERS_PREFIX
+        return sorted(kv.key_text[len(prefix):] for kv in self.members.kvs.values()
+                      if kv.key_text[len(prefix):])
+
+    def stored_shards(self) -> dict[str, Shard | None]:
+        """member -> its shard as stored (None: unreadable, rewritten)."""
+        out: dict[str, Shard | None] = {}
+        for kv in self.stored.kvs.values():
+            member = kv.key_text[len(keys.ORCHESTRATOR_SHARDS_PREFIX):]
+            try:
+                out[member] = parse_value(Shard, kv.value, f"etcd:{kv.key_text}")
+            except ValueError as exc:
+                log.warning("%s; writing it again", exc)
+                out[member] = None
+        return out
 
     async def _reassign(self) -> None:
-        """Write the assignment when members or configs changed, or when the stored one is not
-        the one this leader wrote (another writer, a corrupted value)."""
+        """Write every shard that differs from what this term assigns (members or configs
+        changed, a new term, another writer, a corrupted value) and delete the shards of members
+        that are gone, in one fenced transaction."""
+        if self.stored.revision < self._written_revision:
+            return  # our last write has not come back through the watch yet
         members = self.live_members()
-        configs = self.tracker.update(self.configs.kvs)
-        targets = build_targets(configs, members)
-        if self._written and self._written == (members, targets):
-            if self.stored.revision < self._written_revision:
-                return  # our own write has not come back through the watch yet
-            kv = self.stored.value()
-            if kv is not None and kv.mod_revision == self._written_revision:
-                return
-            log.warning("the stored assignment is not the one term %d wrote; writing it again",
-                        self.term)
-        assignment = Assignment(term=self.term, leader=self.name, at=time.time(),
-                                members=members, targets=targets)
-        revision = await self.fenced([Op.put(keys.ORCHESTRATOR_ASSIGNMENT, dump_value(assignment))],
-                                     "assignment write")
-        self._written, self._written_revision = (members, targets), revision
+        shards = build_shards(self.tracker.update(self.configs.kvs), members)
+        stored = self.stored_shards()
+        now = time.time()
+        ops, changed = [], []
+        for member, targets in shards.items():
+            shard = Shard(term=self.term, leader=self.name, at=now, members=members,
+                          targets=targets)
+            have = stored.get(member)
+            if have is None or not have.same_as(shard):
+                ops.append(Op.put(keys.shard_key(member), dump_value(shard)))
+                changed.append(member)
+        gone = sorted(set(stored) - set(shards))
+        ops += [Op.delete(keys.shard_key(member)) for member in gone]
+        if not ops:
+            return
+        self._written_revision = await self.fenced(ops, "shard assignment")
         self.stats.assignment_writes += 1
-        self.history.record("assignment", self.term, targets=len(targets), leader=self.name,
+        total = sum(len(t) for t in shards.values())
+        self.history.record("assignment", self.term, targets=total, leader=self.name,
                             members=members, written=True)
-        log.info("term %d: assigned %d targets to %s (revision %d)", self.term, len(targets),
-                 ", ".join(f"{m}: {sum(t.member == m for t in targets.values())}"
-                           for m in members) or "nobody", revision)
+        log.info("term %d: %d targets: %s (wrote %s%s; revision %d)", self.term, total,
+                 ", ".join(f"{m}: {len(t)}" for m, t in shards.items()) or "no members",
+                 ", ".join(changed) or "nothing", f"; dropped {', '.join(gone)}" if gone else "",
+                 self._written_revision)

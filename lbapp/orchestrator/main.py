@@ -1,7 +1,7 @@
 """One orchestrator member process: ``python -m lbapp.orchestrator --settings FILE``.
 
 Lifecycle: open a lease session (``lbapp.etcd.session``); under it, run the member (register,
-follow the assignment, check the shard) and campaign for leadership (etcd's election API, on the
+follow its shard, check its targets) and campaign for leadership (etcd's election API, on the
 same lease); once elected, lead until the session ends. Any sign the lease may be gone (its
 window closed, etcd says so, a fenced write failed) ends the whole session: every task stops,
 and the process starts over with a new lease. SIGTERM revokes the lease, so the others take
@@ -148,10 +148,10 @@ class Orchestrator:
             "lease": {"id": f"{self.session.lease_id:x}" if self.session else None,
                       "ttl": self.session.ttl if self.session else None,
                       "remaining_s": round(self.session.remaining(), 3) if self.session else 0},
-            "assignment": None if followed is None else {
-                "term": followed.assignment.term, "leader": followed.assignment.leader,
-                "revision": followed.mod_revision, "members": followed.assignment.members},
-            "shard": {t: s.healthy for t, s in sorted(member.states.items())} if member else {},
+            "shard": None if followed is None else {
+                "term": followed.shard.term, "leader": followed.shard.leader,
+                "revision": followed.mod_revision, "members": followed.shard.members},
+            "targets": {t: s.healthy for t, s in sorted(member.states.items())} if member else {},
             "checks_per_second": round(self.stats.checks_per_second(), 1),
             "scale": {"reason": self.stats.scale_reason, "inputs": self.stats.scale_inputs},
             "time": time.time(),

@@ -1,11 +1,12 @@
-"""What every orchestrator member does: register, follow the assignment, check its shard, and
+"""What every orchestrator member does: register, follow its shard, check its targets, and
 write each health state change — fenced — to etcd, then publish it on Redis.
 
 A health write is a transaction that succeeds only if (1) this member's registration key still
 has the create revision it got (its lease has not expired: a member stopped or cut off for a TTL
-lost it) and (2) the assignment is still the one the member read (no leader has moved targets
-since). A member that fails (2) re-reads the assignment and, if the target is still its own,
-writes again; one that fails (1) is no longer a member and its session ends.
+lost it) and (2) its shard is still the one it read (no leader has moved its targets or begun a
+new term since). A member that fails (2) waits for the new shard and, if the target is still its
+own, writes again under the new term; one that fails (1) is no longer a member and its session
+ends.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from lbapp.orchestrator.history import HistoryWriter
 from lbapp.orchestrator.metrics import OrchestratorStats
 from lbapp.orchestrator.publish import Publisher
 from lbapp.orchestrator.settings import Settings
-from lbapp.orchestrator.values import Assignment, HealthValue, MemberInfo, dump_value, parse_value
+from lbapp.orchestrator.values import HealthValue, MemberInfo, Shard, dump_value, parse_value
 
 log = logging.getLogger("lbapp.orchestrator.member")
 
@@ -39,7 +40,7 @@ class SessionLost(Exception):
 
 @dataclass
 class Followed:
-    assignment: Assignment
+    shard: Shard
     mod_revision: int
 
 
@@ -58,11 +59,11 @@ class Member:
         self.states: dict[str, HealthState] = {}
         self.pending: dict[str, HealthValue] = {}
         self._wake_writer = asyncio.Event()
-        self._bad_assignment = 0  # mod revision of the last malformed assignment logged
+        self._bad_shard = 0   # mod revision of the last malformed shard logged
 
     @property
     def term(self) -> int:
-        return self.followed.assignment.term if self.followed else 0
+        return self.followed.shard.term if self.followed else 0
 
     async def register(self) -> None:
         info = MemberInfo(name=self.name, pid=os.getpid(), started_at=time.time())
@@ -78,42 +79,44 @@ class Member:
 
     async def run(self) -> None:
         await self.register()
-        mirror = Mirror(self.etcd, keys.ORCHESTRATOR_ASSIGNMENT, prefix=False, name="assignment")
+        mirror = Mirror(self.etcd, keys.shard_key(self.name), prefix=False, name="own shard")
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(mirror.run(), name="assignment mirror")
-                group.create_task(self._follow(mirror), name="follow assignment")
+                group.create_task(mirror.run(), name="shard mirror")
+                group.create_task(self._follow(mirror), name="follow shard")
                 group.create_task(self._writer(), name="health writer")
         finally:
             await self.checker.stop()
             self.stats.shard_size = 0
             self.stats.backend_healthy.clear()
 
-    # -- following the assignment -------------------------------------------------------------
+    # -- following the shard ------------------------------------------------------------------
     async def _follow(self, mirror: Mirror) -> None:
         while True:
             await mirror.wait_changed()
             kv = mirror.value()
             if kv is None:
-                continue  # no leader has assigned anything yet
+                if self.followed is not None:   # the leader no longer counts us as a member
+                    log.warning("my shard was deleted: checking nothing until a new one comes")
+                    await self._adopt(None, 0)
+                continue
             if self.followed and kv.mod_revision == self.followed.mod_revision:
                 continue
             try:
-                assignment = parse_value(Assignment, kv.value,
-                                         f"etcd:{keys.ORCHESTRATOR_ASSIGNMENT}@{kv.mod_revision}")
+                shard = parse_value(Shard, kv.value, f"etcd:{kv.key_text}@{kv.mod_revision}")
             except ValueError as exc:
-                if kv.mod_revision != self._bad_assignment:
-                    self._bad_assignment = kv.mod_revision
-                    log.error("%s; keeping the last good assignment", exc)
+                if kv.mod_revision != self._bad_shard:
+                    self._bad_shard = kv.mod_revision
+                    log.error("%s; keeping the last good shard", exc)
                 continue
-            await self._adopt(assignment, kv.mod_revision)
+            await self._adopt(shard, kv.mod_revision)
 
-    async def _adopt(self, assignment: Assignment, mod_revision: int) -> None:
-        shard = assignment.shard(self.name)
-        new = [t for t in shard if t not in self.states]
+    async def _adopt(self, shard: Shard | None, mod_revision: int) -> None:
+        targets = shard.targets if shard else {}
+        new = [t for t in targets if t not in self.states]
         initial = await self._current_health(new) if new else {}
         for target in list(self.states):
-            if target not in shard:
+            if target not in targets:
                 del self.states[target]
                 self.pending.pop(target, None)
                 self.stats.backend_healthy.pop(target, None)
@@ -121,19 +124,19 @@ class Member:
         for target in new:
             self.states[target] = HealthState(initial.get(target, True), hc.rise, hc.fall)
             self.stats.backend_healthy[target] = self.states[target].healthy
-        self.followed = Followed(assignment, mod_revision)
+        self.followed = Followed(shard, mod_revision) if shard else None
         self.checker.set_targets({name: Endpoint(t.address, t.port, t.path)
-                                  for name, t in shard.items()})
-        self.stats.term = assignment.term
-        self.stats.members = len(assignment.members)
-        self.stats.shard_size = len(shard)
-        self.history.record("shard", assignment.term, targets=len(shard),
-                            leader=assignment.leader)
-        log.info("assignment of term %d (revision %d) from %s: %d of %d targets are mine",
-                 assignment.term, mod_revision, assignment.leader, len(shard),
-                 len(assignment.targets))
+                                  for name, t in targets.items()})
+        self.stats.shard_size = len(targets)
+        if shard is None:
+            return
+        self.stats.term = shard.term
+        self.stats.members = len(shard.members)
+        self.history.record("shard", shard.term, targets=len(targets), leader=shard.leader)
+        log.info("shard of term %d (revision %d) from %s: %d targets", shard.term, mod_revision,
+                 shard.leader, len(targets))
         for target, value in list(self.pending.items()):  # fenced writes go again, new term
-            self.pending[target] = value.model_copy(update={"term": assignment.term})
+            self.pending[target] = value.model_copy(update={"term": shard.term})
         if self.pending:
             self._wake_writer.set()
 
@@ -159,7 +162,7 @@ class Member:
     # -- results ------------------------------------------------------------------------------
     def on_result(self, target: str, result: CheckResult, lag: float) -> None:
         state = self.states.get(target)
-        if state is None or not self.session.valid():
+        if state is None or self.followed is None or not self.session.valid():
             return  # no longer ours, or we may no longer act: the result counts for nothing
         term = self.term
         self.stats.count_check(target, result.ok, result.reason, result.latency, lag)
@@ -180,7 +183,7 @@ class Member:
     # -- fenced writes ------------------------------------------------------------------------
     async def _writer(self) -> None:
         """Write pending state changes, newest per target. etcd down: keep them and retry with
-        backoff. Fenced by a newer assignment: keep them until it is adopted (``_adopt`` drops
+        backoff. Fenced by a newer shard: keep them until it is adopted (``_adopt`` drops
         those no longer ours and wakes this again)."""
         delay = RETRY[0]
         while True:
@@ -214,13 +217,15 @@ class Member:
                 delay = RETRY[0]
 
     async def _write(self, target: str, value: HealthValue) -> str:
-        """One fenced write -> 'written', 'fenced' (the assignment moved on) or 'lost'."""
+        """One fenced write -> 'written', 'fenced' (the shard moved on) or 'lost'."""
         followed = self.followed
+        if followed is None:
+            return "fenced"
         lb_id, backend = keys.split_target(target)
         key = keys.health_key(lb_id, backend)
         result = await self.etcd.txn(
             [Compare("create_revision", self.key, "=", self.create_revision),
-             Compare("mod_revision", keys.ORCHESTRATOR_ASSIGNMENT, "=", followed.mod_revision)],
+             Compare("mod_revision", keys.shard_key(self.name), "=", followed.mod_revision)],
             [Op.put(key, dump_value(value))],
             [Op.range(self.key)])
         written = result.succeeded
@@ -236,6 +241,6 @@ class Member:
         me = result.responses[0].first()
         if me is None or me.create_revision != self.create_revision:
             return "lost"
-        log.info("health write of %s fenced: the assignment changed after revision %d", target,
+        log.info("health write of %s fenced: my shard changed after revision %d", target,
                  followed.mod_revision)
         return "fenced"

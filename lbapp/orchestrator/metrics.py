@@ -39,7 +39,7 @@ class OrchestratorStats:
     def __init__(self, name: str) -> None:
         self.name = name
         self.is_leader = False
-        self.term = 0                 # the term of the assignment this member follows
+        self.term = 0                 # the term of the shard this member follows
         self.leader_term = 0          # this member's own term while it leads
         self.members = 0
         self.shard_size = 0
@@ -85,7 +85,7 @@ class OrchestratorStats:
         yield _gauge("lbapp_orch_is_leader", "1 while this member leads.", int(self.is_leader))
         yield _gauge("lbapp_orch_term", "Term (leader's election revision) this member follows.",
                      self.term)
-        yield _gauge("lbapp_orch_members", "Live members in the assignment followed.",
+        yield _gauge("lbapp_orch_members", "Live members, as the shard followed lists them.",
                      self.members)
         yield _gauge("lbapp_orch_shard_size", "Targets this member checks.", self.shard_size)
         yield _gauge("lbapp_orch_lease_remaining_seconds",
@@ -115,7 +115,7 @@ class OrchestratorStats:
         yield _labelled_counter("lbapp_orch_publishes", "Redis notifications of health "
                                 "changes: ok, error.", "result", self.publishes)
         yield CounterMetricFamily("lbapp_orch_assignment_writes",
-                                  "Assignments this member wrote as leader.",
+                                  "Shard assignments this member wrote as leader (one txn each).",
                                   value=self.assignment_writes)
         yield CounterMetricFamily("lbapp_orch_leader_terms", "Times this member became leader.",
                                   value=self.leader_terms)

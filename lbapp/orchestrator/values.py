@@ -27,14 +27,14 @@ class MemberInfo(_Value):
 class Target(_Value):
     """What to check for one (LB, backend): HTTP GET http://address:port/path."""
 
-    member: str = Field(min_length=1, max_length=64)
     address: str = Field(min_length=1, max_length=253)
     port: int = Field(ge=1, le=65535)
     path: str = Field(min_length=1, max_length=2048)
 
 
-class Assignment(_Value):
-    """/lblab/orch/assignment: each target's checking member, as the leader of ``term`` wrote it."""
+class Shard(_Value):
+    """/lblab/orchestrator/shards/<member>: the targets one member checks, as the leader of
+    ``term`` assigned them (every live member has one, possibly empty)."""
 
     term: int = Field(ge=1)
     leader: str = Field(min_length=1, max_length=64)
@@ -42,8 +42,9 @@ class Assignment(_Value):
     members: list[str]
     targets: dict[str, Target]    # 'lb_id/backend' -> target
 
-    def shard(self, member: str) -> dict[str, Target]:
-        return {name: t for name, t in self.targets.items() if t.member == member}
+    def same_as(self, other: "Shard") -> bool:
+        """Equal but for the time it was written."""
+        return self.model_dump(exclude={"at"}) == other.model_dump(exclude={"at"})
 
 
 class HealthValue(_Value):

@@ -104,8 +104,8 @@ def start_orch(lab: Lab, name: str, endpoints: list[str], redis=None, *,
     proc = lab.start(run_name, [PY, "-m", "lbapp.orchestrator", "--settings", str(path)])
     orch = Orch(proc, name, metrics_port, history)
     if wait:
-        wait_until(lambda: orch.status()["assignment"] is not None or not proc.alive(), 20,
-                   f"{name} following an assignment")
+        wait_until(lambda: orch.status()["shard"] is not None or not proc.alive(), 20,
+                   f"{name} following a shard")
         assert proc.alive(), proc.output()
     return orch
 
@@ -140,7 +140,18 @@ def lb_config(backends: list[Backend | dict], **extra) -> dict:
 
 
 def assignment(endpoint: str) -> dict | None:
-    return etcd_value(endpoint, keys.ORCHESTRATOR_ASSIGNMENT)
+    """Every member's shard (read at one revision) as one view: {"term", "leader", "members",
+    "targets": {target: {"member", "address", "port", "path"}}}; None before any shard."""
+    prefix = keys.ORCHESTRATOR_SHARDS_PREFIX
+    docs = {key[len(prefix):]: kv["value"]
+            for key, kv in etcd_range(endpoint, prefix, prefix=True).items()}
+    docs = {member: doc for member, doc in docs.items() if isinstance(doc, dict) and "term" in doc}
+    if not docs:
+        return None
+    newest = max(docs.values(), key=lambda doc: doc["term"])
+    return {"term": newest["term"], "leader": newest["leader"], "members": newest["members"],
+            "targets": {target: {"member": member, **spec} for member, doc in docs.items()
+                        for target, spec in doc["targets"].items()}}
 
 
 def leaders(orchs: list[Orch]) -> list[Orch]:

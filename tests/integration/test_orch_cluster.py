@@ -43,7 +43,7 @@ def test_one_leader_every_backend_assigned_once(cluster, orchs):
     assert all(m["lease"] for m in members.values())  # registrations are leased
     # every member checks exactly its shard
     def shards_checked():
-        return all(set(o.status()["shard"]) == {t for t, v in doc["targets"].items()
+        return all(set(o.status()["targets"]) == {t for t, v in doc["targets"].items()
                                                 if v["member"] == o.name} for o in orchs)
     wait_until(shards_checked, 5, "each member checking its shard")
     wait_until(lambda: sum(o.metric("lbapp_orch_checks_per_second") for o in orchs) > 20, 15,
@@ -88,7 +88,7 @@ def test_leader_sigstop_then_resumed_writes_nothing(cluster, orchs):
     resumed_at = time.time()
     # it notices on its own clock, starts a new session and comes back as a plain member
     wait_until(lambda: old.name in current(cluster)["members"], 10, "old leader re-registered")
-    wait_until(lambda: old.status()["assignment"]["term"] == new_term, 5, "old leader following")
+    wait_until(lambda: old.status()["shard"]["term"] == new_term, 5, "old leader following")
     assert not old.is_leader() and new.is_leader()
     assert current(cluster)["term"] == new_term and current(cluster)["leader"] == new.name
     events = [e for e in old.history_events() if e["t"] >= stopped_at]

@@ -18,7 +18,7 @@ from lbapp.orchestrator.member import Followed, Member, SessionLost
 from lbapp.orchestrator.metrics import OrchestratorStats
 from lbapp.orchestrator.publish import Publisher
 from lbapp.orchestrator.settings import parse_settings
-from lbapp.orchestrator.values import Assignment, HealthValue, Target
+from lbapp.orchestrator.values import HealthValue, Shard, Target
 from tests.integration.harness import needs_daemons
 from tests.integration.orchharness import FAST_ETCD
 
@@ -78,21 +78,21 @@ def test_member_health_write_fenced_by_assignment_and_registration(cluster, tmp_
             member = Member(settings, etcd, session, Publisher(None, stats, "m1"),
                             HistoryWriter(tmp_path / "h.jsonl", "m1"), stats)
             await member.register()
-            target = Target(member="m1", address="127.0.0.1", port=1, path="/health")
-            doc = Assignment(term=3, leader="x", at=0, members=["m1"],
-                             targets={"payment/be1": target})
-            revision = (await etcd.put(keys.ORCHESTRATOR_ASSIGNMENT, doc.model_dump_json())).revision
+            target = Target(address="127.0.0.1", port=1, path="/health")
+            doc = Shard(term=3, leader="x", at=0, members=["m1"], targets={"payment/be1": target})
+            shard_key = keys.shard_key("m1")
+            revision = (await etcd.put(shard_key, doc.model_dump_json())).revision
             member.followed = Followed(doc, revision)
             value = HealthValue(healthy=False, term=3, reason="timeout", checker="m1", at=0)
             health = keys.health_key("payment", "be1")
             assert await member._write("payment/be1", value) == "written"
             assert json.loads((await etcd.get(health)).value)["healthy"] is False
-            # a leader moves targets: the write made under the old assignment is refused
-            await etcd.put(keys.ORCHESTRATOR_ASSIGNMENT, doc.model_copy(update={"term": 4}).model_dump_json())
+            # a new term rewrites the shard: the write made under the old one is refused
+            await etcd.put(shard_key, doc.model_copy(update={"term": 4}).model_dump_json())
             healthy = value.model_copy(update={"healthy": True})
             assert await member._write("payment/be1", healthy) == "fenced"
             # the lease expires while the member believes it is valid: refused, and it knows why
-            member.followed = Followed(doc, (await etcd.get(keys.ORCHESTRATOR_ASSIGNMENT)).mod_revision)
+            member.followed = Followed(doc, (await etcd.get(shard_key)).mod_revision)
             frozen(session)
             await until_gone(etcd, session.lease_id)
             assert await member._write("payment/be1", healthy) == "lost"

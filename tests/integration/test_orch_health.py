@@ -81,12 +81,13 @@ def test_sick_503_reason_and_flapping_held(setup):
 
 def test_malformed_values_are_skipped(setup, lab):
     etcd, lb, orch, sick = setup
-    # a malformed assignment: the member logs it, keeps the last good one and keeps checking
-    etcd_put(etcd.endpoint, keys.ORCHESTRATOR_ASSIGNMENT, '{"term": "not a number"}')
+    # a malformed shard: the member logs it and keeps checking; the leader writes it again
+    etcd_put(etcd.endpoint, keys.shard_key("orch1"), '{"term": "not a number"}')
     before = orch.metric("lbapp_orch_checks_total", target="payment/sick", result="ok")
     wait_until(lambda: orch.metric("lbapp_orch_checks_total", target="payment/sick",
                                    result="ok") >= before + 3, 5, "checks going on")
-    assert "invalid Assignment" in orch.proc.output()
+    assert "invalid Shard" in orch.proc.output()
+    wait_until(lambda: "writing it again" in orch.proc.output(), 5, "the leader repairing it")
     # a malformed LB config: the leader keeps the last good one (and rewrites the assignment
     # when anything else changes)
     etcd.put_config('{"backend_servers": "nope"}')
@@ -126,7 +127,7 @@ def test_etcd_down_members_keep_state_and_resume(setup):
         sick.knobs("DELETE")   # changes while etcd is away are picked up once it is back
     finally:
         etcd.proc.signal(signal.SIGCONT)
-    wait_until(lambda: orch.is_leader() and orch.status()["shard"], 15, "leading again")
+    wait_until(lambda: orch.is_leader() and orch.status()["targets"], 15, "leading again")
     wait_until(lambda: (health_of(etcd.endpoint, "sick") or {}).get("healthy") is True, 10,
                "sick healthy again after etcd returned")
     wait_until(lambda: lb_sees(lb, "sick"), 5, "the LB restoring sick")

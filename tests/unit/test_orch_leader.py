@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 from lbapp import keys
 from lbapp.etcd import KeyValue
-from lbapp.orchestrator.leader import ConfigTracker, build_targets
+from lbapp.orchestrator.leader import ConfigTracker, build_shards
 from lbapp.orchestrator.scaler import pool
 
 
@@ -17,14 +17,16 @@ CONFIG = {"backend_servers": ["10.1.0.11:8080", {"name": "be2", "address": "10.1
                                                  "port": 8080}], "health_endpoint": "/hz"}
 
 
-def test_targets_from_configs():
+def test_shards_from_configs():
     configs = ConfigTracker().update({b"a": kv(keys.config_key("payment"), CONFIG)})
-    targets = build_targets(configs, ["orch1", "orch2"])
+    shards = build_shards(configs, ["orch1", "orch2", "orch3"])
+    assert set(shards) == {"orch1", "orch2", "orch3"}     # every member has one, maybe empty
+    targets = {t: spec for shard in shards.values() for t, spec in shard.items()}
     assert sorted(targets) == ["payment/10.1.0.11:8080", "payment/be2"]
+    assert sum(len(shard) for shard in shards.values()) == 2   # each target exactly once
     be2 = targets["payment/be2"]
     assert (be2.address, be2.port, be2.path) == ("10.1.0.12", 8080, "/hz")
-    assert {t.member for t in targets.values()} <= {"orch1", "orch2"}
-    assert build_targets(configs, []) == {}   # nobody to assign to
+    assert build_shards(configs, []) == {}   # nobody to assign to
 
 
 def test_tracker_keeps_the_last_good_config_and_skips_bad_ones(caplog):

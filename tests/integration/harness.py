@@ -169,11 +169,13 @@ class Lab:
         return backend
 
     def lb_settings(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
+                    admin_hosts: tuple[str, ...] = ("127.0.0.1",),
                     **settings) -> tuple[Path, int, int]:
-        """Write an LB server settings file -> (path, data port, admin port)."""
+        """Write an LB server settings file -> (path, data port, admin port); the admin
+        endpoint on ``admin_hosts`` (the first one is where the tests ask it), one port."""
         port, admin = free_port(), free_port()
         doc = {"name": name, "lb_id": "payment", "listen": [f"127.0.0.1:{port}"],
-               "admin_listen": f"127.0.0.1:{admin}",
+               "admin_listen": [f"{host}:{admin}" for host in admin_hosts],
                "etcd_endpoints": [f"http://127.0.0.1:{etcd.port}"],
                "redis_url": f"redis://127.0.0.1:{redis.port}/0" if redis else None,
                "drain_grace_ms": 300, "etcd_timeout_ms": 500, **settings}
@@ -183,6 +185,7 @@ class Lab:
 
     def lb(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
            wait_ready: bool = True, **settings) -> "LB":
+        """An LB server process (settings as ``lb_settings``), its admin endpoint answering."""
         path, port, admin = self.lb_settings(etcd, redis, name, **settings)
         proc = self.start(name, [PY, "-m", "lbapp.lbserver", "--settings", str(path)])
         lb = LB(proc, name, port, admin)

@@ -51,11 +51,12 @@ def os_reason(exc: OSError) -> str:
 class _Probe(asyncio.Protocol):
     """Sends the request, decides on the status line, waits for the backend to close."""
 
-    __slots__ = ("request", "done", "buffer", "result", "transport")
+    __slots__ = ("request", "done", "buffer", "received", "result", "transport")
 
     def __init__(self, request: bytes, done: asyncio.Future) -> None:
         self.request, self.done = request, done
         self.buffer = b""
+        self.received = 0
         self.result: tuple[bool, str] | None = None
         self.transport: asyncio.Transport | None = None
 
@@ -64,6 +65,7 @@ class _Probe(asyncio.Protocol):
         transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
+        self.received += len(data)
         if self.result is None:
             self.buffer += data
             end = self.buffer.find(b"\r\n")
@@ -74,8 +76,8 @@ class _Probe(asyncio.Protocol):
                 self.buffer = b""
             elif len(self.buffer) > MAX_RESPONSE:
                 self._finish((False, "bad response"))
-        elif len(data) + len(self.buffer) > MAX_RESPONSE:  # keeps talking: decided anyway
-            self._finish(self.result)
+        if self.result is not None and self.received > MAX_RESPONSE:
+            self._finish(self.result)  # keeps talking: decided anyway
 
     def eof_received(self) -> bool:
         self._finish(self.result or self._unfinished())

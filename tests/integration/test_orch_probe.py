@@ -82,3 +82,16 @@ def test_reset():
         writer.transport.abort()
     result = run(reset)
     assert (result.ok, result.reason) == (False, "reset")
+
+
+def test_a_long_body_in_small_pieces_is_cut_off_after_the_limit():
+    async def trickle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        for _ in range(100):            # 100 x 1 KiB pieces, each its own segment
+            writer.write(b"z" * 1024)
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(5)
+    result = run(trickle, timeout=5)
+    assert (result.ok, result.reason) == (True, "200") and result.latency < 4

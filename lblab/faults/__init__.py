@@ -76,6 +76,7 @@ def heal_all(lab) -> list[str]:
         lab.start_daemons(dead)
     for kind in lab.kinds():
         done += kind.heal(lab)
+    done += lab.mode.heal(lab)
     for record in late:
         _undo(lab, record)
         done.append(f"{record['action']} {record['params']} put back")

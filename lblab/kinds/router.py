@@ -28,7 +28,7 @@ LIMIT_SHUTDOWN = "Route limit exceeded"
 
 class RouterOptions(NodeOptions):
     role: Literal["router"]
-    asn: int = Field(ge=1, le=4_294_967_294)
+    asn: int | None = Field(default=None, ge=1, le=4_294_967_294)
     # keep established flows on the LB they started on when the ECMP nexthop set changes
     flow_affinity: bool = True
     # client LAN -> the router whose routes traffic from that LAN prefers (its nearest site)
@@ -127,7 +127,8 @@ class Router(NodeKind):
         problems = mode_of(topo.scaling).router_problems(topo, name, spec)
         problems += [(f"nodes.{peer}.asn", f"{other.asn} is also the ASN of router {name} (the sessions are eBGP)")
                     for role in ("lb", "router") for peer, other in topo.nodes_of(role).items()
-                    if peer != name and other.asn == spec.asn and topo.shared_lans(name, peer)]
+                    if peer != name and spec.asn is not None and other.asn == spec.asn
+                    and topo.shared_lans(name, peer)]
         for lan, router in spec.nearest.items():
             if lan not in spec.interfaces:
                 problems.append((f"{where}.nearest.{lan}", f"{name} is not on LAN {lan}"))

@@ -34,6 +34,8 @@ class Anycast(ScalingMode):
         return problems
 
     def router_problems(self, topo: Topology, name: str, spec) -> list[Problem]:
+        if spec.asn is None:
+            return [(f"nodes.{name}.asn", "missing required option for role router (anycast needs BGP)")]
         return []
 
     def records(self, topo: Topology) -> list[Record]:

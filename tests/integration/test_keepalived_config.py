@@ -1,6 +1,7 @@
-"""keepalived's own parser accepts the DNS node's config, with and without the DNS watch's track
-file (keepalived only warns about a bad keyword and runs on, so only `keepalived -t` catches it).
-`-t` checks interfaces, so it runs in a scratch namespace with the config's interface; needs root."""
+"""keepalived's own parser accepts the configs the lab renders: the DNS node's (DNS VIP, DNS watch
+file, backstop script) and an LB node's in scaling vip (its LB VIP, the announcer's file) —
+keepalived only warns about a bad keyword and runs on, so only `keepalived -t` catches one.
+`-t` checks interfaces, so it runs in a scratch namespace with the configs' interfaces; needs root."""
 from __future__ import annotations
 
 import os
@@ -9,14 +10,12 @@ import subprocess
 
 import pytest
 
-from topo.render import render
+from lblab.daemons.base import NodeContext
+from lblab.kinds import kind_of
+from lblab.topology.load import load_topology
 
 pytestmark = pytest.mark.skipif(shutil.which("keepalived") is None or os.geteuid() != 0,
                                 reason="needs keepalived and root (a scratch network namespace)")
-
-VALUES = dict(lab="ref", node="dns1", interface="eth-client", vrid=51, priority=150, advert_s=0.1,
-              own_address="192.168.1.2", peers=["192.168.1.3"], vip="192.168.1.100", prefixlen=24,
-              health_port=8080, check_timeout_s=0.5)
 
 
 @pytest.fixture
@@ -24,11 +23,19 @@ def scratch_ns():
     name = f"lbtest-ka-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
-        subprocess.run(["ip", "-n", name, "link", "add", "eth-client", "type", "veth",
-                        "peer", "name", "eth-peer"], check=True)
+        for ifname in ("eth-client", "eth-edge"):
+            subprocess.run(["ip", "-n", name, "link", "add", ifname, "type", "veth",
+                            "peer", "name", f"p-{ifname}"], check=True)
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def rendered(topology: str, node: str, tmp_path) -> str:
+    topo = load_topology(topology)
+    ctx = NodeContext("ref", topo, node, "x", tmp_path / node)
+    daemon = next(d for d in kind_of(topo.nodes[node].role).daemons(ctx) if d.name == "keepalived")
+    return next(text for path, text in daemon.render().items() if path.suffix == ".conf")
 
 
 def keepalived_test(ns: str, conf: str, tmp_path) -> subprocess.CompletedProcess:
@@ -38,16 +45,14 @@ def keepalived_test(ns: str, conf: str, tmp_path) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=30)
 
 
-@pytest.mark.parametrize("extra", [{}, {"track_file": "/run/lblab/ref/nodes/dns1/dnswatch.ok"}],
-                         ids=["script only", "with the DNS watch file"])
-def test_keepalived_accepts_the_dns_node_config(scratch_ns, tmp_path, extra):
-    result = keepalived_test(scratch_ns, render("keepalived.conf.j2", **VALUES, **extra), tmp_path)
+@pytest.mark.parametrize("topology, node", [("reference", "dns1"), ("vip", "lb2")])
+def test_keepalived_accepts_the_config_the_lab_renders(scratch_ns, tmp_path, topology, node):
+    result = keepalived_test(scratch_ns, rendered(topology, node, tmp_path), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_keepalived_test_mode_does_catch_a_bad_keyword(scratch_ns, tmp_path):
-    conf = render("keepalived.conf.j2", **VALUES, track_file="/tmp/x.ok").replace("weight 0 reverse",
-                                                                                  "weight 0 backwards")
+    conf = rendered("reference", "dns1", tmp_path).replace("weight 0 reverse", "weight 0 backwards")
     result = keepalived_test(scratch_ns, conf, tmp_path)
     assert result.returncode != 0
     assert "unknown weight option backwards" in result.stdout + result.stderr

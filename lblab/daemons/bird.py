@@ -123,5 +123,21 @@ class BirdSpeaker(_Bird):
     def template_context(self) -> dict:
         uplinks = self.uplinks()
         return {**super().template_context(), "asn": self.ctx.spec.asn, "uplinks": uplinks,
-                "uplink_interface": self.ctx.interface(uplinks[0]["lan"]),
+                "uplink_interface": self.ctx.interface(uplinks[0]["lan"]), "announce_at_start": False,
                 "rogue_protocol": self.ROGUE_PROTOCOL, "rogue_table": self.ROGUE_TABLE}
+
+
+class ImpostorSpeaker(BirdSpeaker):
+    """A BGP speaker in an LB node's place with its own TCP-MD5 password (None: none), announcing
+    the VIP from the start — what the rogue_speaker fault runs instead of the node's BIRD."""
+
+    NAME = "rogue-bird"
+
+    def __init__(self, ctx, password: str | None):
+        super().__init__(ctx, name=self.NAME)
+        self.password = password
+
+    def template_context(self) -> dict:
+        context = super().template_context()
+        return {**context, "bgp": context["bgp"].model_copy(update={"password": self.password}),
+                "announce_at_start": True}

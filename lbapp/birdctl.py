@@ -229,13 +229,13 @@ def session_summary(status: ProtocolStatus, md5_drops: dict[str, int] | None = N
         return f"{where}: max-prefix, {'; '.join(hits)}" + (
             f"; `birdc enable {status.name}` once the peer announces less"
             if status.state == "down" else "")
+    dropped = [f"{count} segment{'' if count == 1 else 's'} {TCP_MD5_DROPS[name]}" for name, count in (md5_drops or {}).items()
+               if count and name in TCP_MD5_DROPS]
+    if dropped:          # evidence from now: it outweighs the last error, which may be old
+        return (f"{where}, no session: the kernel dropped {', '.join(dropped)} "
+                "(TCP-MD5 password mismatch)" + (f"; last error: {status.last_error}" if status.last_error else ""))
     if status.last_error:
         return f"{where}: {status.last_error}"
-    dropped = [f"{count} segments {TCP_MD5_DROPS[name]}" for name, count in (md5_drops or {}).items()
-               if count and name in TCP_MD5_DROPS]
-    if dropped:
-        return (f"{where}, no session: the kernel dropped {', '.join(dropped)} "
-                "(TCP-MD5 password mismatch)")
     return f"{where}, no session: peer not answering (down, unreachable, or a TCP-MD5 password mismatch)"
 
 

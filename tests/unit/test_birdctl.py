@@ -98,6 +98,15 @@ def test_a_tcp_md5_mismatch_leaves_bird_in_connect_with_no_error(name, neighbor)
         "(TCP-MD5 password mismatch)")
 
 
+def test_md5_drops_happening_now_outweigh_an_old_last_error():
+    s = ProtocolStatus(name="bgp_lb4", proto="BGP", state="start", since="", info="Connect",
+                       bgp_state="Connect", last_error="Received: Administrative shutdown")
+    assert session_summary(s) == "Connect: Received: Administrative shutdown"
+    assert session_summary(s, {"TCPMD5NotFound": 6}) == (
+        "Connect, no session: the kernel dropped 6 segments without a TCP-MD5 signature "
+        "(TCP-MD5 password mismatch); last error: Received: Administrative shutdown")
+
+
 def test_the_speaker_learns_why_the_router_closed_the_session():
     s = status("speaker-after-max-prefix")
     assert s.last_error == "Received: Maximum number of prefixes reached"

@@ -35,7 +35,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from lbapp.healthwatch import TrackFile, Watcher, add_timing_options, log, write_atomic
+from lbapp.healthwatch import TrackFile, Watcher, add_timing_options, check_output_paths, log, write_atomic
 
 HEALTHY, UNHEALTHY = TrackFile.UP, TrackFile.DOWN
 
@@ -149,10 +149,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--server {args.server!r} is not an IP address")
     if not 1 <= args.port <= 65535:
         parser.error(f"--port {args.port} is outside 1..65535")
-    for option in ("track_file", "state_file"):
-        path = getattr(args, option)
-        if path is not None and not path.parent.is_dir():
-            parser.error(f"--{option.replace('_', '-')} {path}: directory {path.parent} does not exist")
+    check_output_paths(parser, args, "track_file", "state_file")
     return args
 
 

@@ -114,6 +114,15 @@ def add_timing_options(parser: argparse.ArgumentParser, *, interval_ms: int, tim
                         help=f"failures in a row for down (default {fall})")
 
 
+def check_output_paths(parser: argparse.ArgumentParser, args: argparse.Namespace, *options: str) -> None:
+    """parser.error naming the first option whose file would go into a directory that does not
+    exist (`options` are dest names: "track_file" is --track-file)."""
+    for option in options:
+        path = getattr(args, option)
+        if path is not None and not Path(path).parent.is_dir():
+            parser.error(f"--{option.replace('_', '-')} {path}: directory {Path(path).parent} does not exist")
+
+
 def log(message: str) -> None:
     now = time.time()
     print(f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now * 1000) % 1000:03d} {message}",

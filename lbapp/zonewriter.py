@@ -29,7 +29,7 @@ import dns.name
 
 from lbapp.dnsrecords import RecordError, build_weights, build_zone, parse_record, usable_records
 from lbapp.etcd import Compacted, EtcdClient, EtcdError, KeyValue
-from lbapp.healthwatch import log, write_atomic
+from lbapp.healthwatch import check_output_paths, log, write_atomic
 
 RETRY_S = 0.5
 MAX_KEYS = 1024          # keys under the prefix beyond this are not even read into memory
@@ -136,10 +136,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--ttl {args.ttl} is outside 0..86400")
     if not args.prefix.startswith("/") or not args.prefix.endswith("/"):
         parser.error(f"--prefix {args.prefix!r} must start and end with '/'")
-    for option in ("zone_file", "weights_file", "state_file"):
-        path = getattr(args, option)
-        if path is not None and not path.parent.is_dir():
-            parser.error(f"--{option.replace('_', '-')} {path}: directory {path.parent} does not exist")
+    check_output_paths(parser, args, "zone_file", "weights_file", "state_file")
     return args
 
 

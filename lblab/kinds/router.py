@@ -58,10 +58,16 @@ def expected_nexthops(bird: BirdRouter) -> list[str]:
         topo.shared_lans(p["node"], lb) for lb in active_lbs(topo)))
 
 
-def bgp_sessions(bird: BirdRouter) -> dict[str, dict[str, str]]:
+def bgp_sessions(lab, router: str) -> dict[str, dict[str, str]]:
     """Peer node -> the `show protocols` row of the router's session to it."""
+    bird = BirdRouter(lab.ctx(router))
     protocols = bird.control().protocols()
     return {p["node"]: protocols[p["protocol"]] for p in bird.peers() if p["protocol"] in protocols}
+
+
+def filtered_routes(lab, router: str) -> list[str]:
+    """Prefixes the router received over BGP and its import filter rejected."""
+    return BirdRouter(lab.ctx(router)).control().route_prefixes("show route filtered")
 
 
 def session_details(lab, bird: BirdRouter) -> dict[str, str]:
@@ -145,7 +151,7 @@ class Router(NodeKind):
             router = bird.ctx.node
             peers = expected_sessions(bird)
             try:
-                sessions = bgp_sessions(bird)
+                sessions = bgp_sessions(lab, router)
                 down = [p["node"] for p in peers if sessions.get(p["node"], {}).get("info") != "Established"]
                 results.append(Check(f"bgp {router}", not down,
                                      "all Established" if not down else f"not Established: {', '.join(down)}",
@@ -187,12 +193,12 @@ class Router(NodeKind):
         for bird in bird_routers(lab):
             router = bird.ctx.node
             try:
-                data["bgp"][router] = bgp_sessions(bird)
+                data["bgp"][router] = bgp_sessions(lab, router)
                 data["bgp_detail"][router] = session_details(lab, bird)
                 by_address = {p["address"]: p["node"] for p in bird.peers()}
                 data["bfd"][router] = {by_address.get(address, address): session for address, session
                                        in bfd_sessions(bird.control().command("show bfd sessions")).items()}
-                data["filtered_routes"][router] = bird.control().route_prefixes("show route filtered")
+                data["filtered_routes"][router] = filtered_routes(lab, router)
             except BIRD_ERRORS as exc:
                 data["bgp"][router] = {"error": str(exc)}
             data["ecmp"][router] = {"prefix": prefix, "nexthops": netns.route_nexthops(lab.ns(router), prefix)}

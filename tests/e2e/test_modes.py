@@ -8,6 +8,7 @@ import time
 import pytest
 
 from lblab import status
+from lblab.faults import FaultError
 from lblab.lab import probes
 
 REF_NEXTHOPS = ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
@@ -59,6 +60,18 @@ def test_a_speaker_with_a_wrong_or_missing_password_gets_no_session_and_status_s
     assert "TCP-MD5 password mismatch" in line
     assert status.collect(lab)["bgp"]["r1"]["lb4"]["info"] != "Established"
     assert lab.route_nexthops("r1", "10.0.0.100/32") == REF_NEXTHOPS
+
+
+def test_rogue_speaker_and_site_faults_refuse_what_the_lab_cannot_do(healthy_lab):
+    lab = healthy_lab
+    with pytest.raises(FaultError, match="be1 runs no BGP speaker"):
+        lab.fault("rogue_speaker", node="be1", password="x")
+    with pytest.raises(FaultError, match="no site 'a' \\(sites: none: this topology has no sites\\)"):
+        lab.fault("site_down", site="a")
+    lab.fault("rogue_speaker", node="lb4", password="x")
+    with pytest.raises(FaultError, match="a rogue speaker runs on lb4 already"):
+        lab.fault("rogue_speaker", node="lb4", password="y")
+    assert [f["action"] for f in lab.ledger.faults()] == ["rogue_speaker"]
 
 
 def test_the_same_speaker_with_the_right_password_would_be_a_nexthop(healthy_lab):
@@ -157,3 +170,5 @@ def test_each_region_reaches_its_nearest_site(healthy_lab_of):
     assert {lan: r["nexthops"] for lan, r in data["nearest"]["core"].items()} == {
         "rega": ["10.9.1.1"], "regb": ["10.9.2.1"]}
     assert set(data["bgp"]["core"]) == {"r1", "r2"} and set(data["bgp"]["r1"]) == {"lb1", "lb2", "core"}
+    with pytest.raises(FaultError, match="no site 'c' \\(sites: a, b\\)"):
+        lab.fault("site_down", site="c")

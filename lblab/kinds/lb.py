@@ -48,6 +48,12 @@ class Lb(NodeKind):
     def daemons(self, ctx):
         return mode_of(ctx.topo.scaling).lb_daemons(ctx)
 
+    def node_sysctls(self, spec: LbOptions) -> dict[str, str | int]:
+        # The node's own outgoing connections (to backends, readiness probes) take source ports
+        # from 1024-65000; one left in FIN_WAIT by a killed LB server on its port would keep the
+        # restarted server from binding it (EADDRINUSE). Its listening ports are never handed out.
+        return {**super().node_sysctls(spec), "net.ipv4.ip_local_reserved_ports": f"{spec.port},{spec.admin_port}"}
+
     def configure_network(self, lab: str, topo: Topology, node: str, ns) -> None:
         mode_of(topo.scaling).configure_lb(lab, topo, node, ns)
 

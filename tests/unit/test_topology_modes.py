@@ -176,3 +176,10 @@ def changed(name: str, edit) -> dict:
 ])
 def test_topologies_a_mode_cannot_work_with_are_refused_by_field(name, edit, expected):
     assert expected in errors(changed(name, edit))
+
+
+def test_an_lb_nodes_listening_ports_are_never_ephemeral_source_ports():
+    topo = load_topology("reference")
+    sysctls = kind_of("lb").node_sysctls(topo.nodes["lb1"])
+    assert sysctls["net.ipv4.ip_local_reserved_ports"] == "80,9100"
+    assert sysctls["net.ipv4.ip_local_port_range"] == "1024 65000"     # which would include them

@@ -229,11 +229,30 @@ def session_summary(status: ProtocolStatus, md5_drops: dict[str, int] | None = N
         return f"{where}: max-prefix, {'; '.join(hits)}" + (
             f"; `birdc enable {status.name}` once the peer announces less"
             if status.state == "down" else "")
+    dropped = [f"{count} segment{'' if count == 1 else 's'} {TCP_MD5_DROPS[name]}" for name, count in (md5_drops or {}).items()
+               if count and name in TCP_MD5_DROPS]
+    if dropped:          # evidence from now: it outweighs the last error, which may be old
+        return (f"{where}, no session: the kernel dropped {', '.join(dropped)} "
+                "(TCP-MD5 password mismatch)" + (f"; last error: {status.last_error}" if status.last_error else ""))
     if status.last_error:
         return f"{where}: {status.last_error}"
-    dropped = [f"{count} segments {TCP_MD5_DROPS[name]}" for name, count in (md5_drops or {}).items()
-               if count and name in TCP_MD5_DROPS]
-    if dropped:
-        return (f"{where}, no session: the kernel dropped {', '.join(dropped)} "
-                "(TCP-MD5 password mismatch)")
     return f"{where}, no session: peer not answering (down, unreachable, or a TCP-MD5 password mismatch)"
+
+
+def bfd_sessions(lines: list[str]) -> dict[str, dict[str, str]]:
+    """`show bfd sessions` as neighbour address -> {interface, state, since, interval, timeout}
+    (every BFD protocol's table; the header row of each is skipped)."""
+    sessions = {}
+    for code, text in reply_blocks(lines):
+        if code != "1020":
+            continue
+        fields = text.split()
+        if len(fields) < 6:
+            continue
+        try:
+            address = str(ipaddress.ip_address(fields[0]))
+        except ValueError:
+            continue           # the protocol's name line or the header row
+        sessions[address] = {"interface": fields[1], "state": fields[2], "since": fields[3],
+                             "interval": fields[-2], "timeout": fields[-1]}
+    return sessions

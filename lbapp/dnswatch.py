@@ -35,10 +35,9 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from lbapp.healthwatch import Watcher, add_timing_options, log, write_atomic
+from lbapp.healthwatch import TrackFile, Watcher, add_timing_options, check_output_paths, log, write_atomic
 
-HEALTHY, UNHEALTHY = "1\n", "0\n"
-REWRITE_S = 1.0
+HEALTHY, UNHEALTHY = TrackFile.UP, TrackFile.DOWN
 
 
 def judge(response: dns.message.Message, rdtype: dns.rdatatype.RdataType) -> tuple[bool, str]:
@@ -89,8 +88,7 @@ class DnsWatch(Watcher):
                  interval: float, rise: int, fall: int):
         super().__init__(interval, rise, fall)
         self.probe = probe
-        self.track_file, self.state_file = track_file, state_file
-        self.written = 0.0
+        self.track, self.state_file = TrackFile(track_file), state_file
 
     def check(self) -> tuple[bool, str]:
         return self.probe()
@@ -100,17 +98,10 @@ class DnsWatch(Watcher):
         if self.state_file:
             write_atomic(self.state_file, json.dumps({
                 "healthy": self.state.up, "since": time.time(), "reason": reason, "pid": os.getpid()}))
-        self.write_verdict()
-
-    def write_verdict(self) -> None:
-        write_atomic(self.track_file, HEALTHY if self.state.up else UNHEALTHY)
-        self.written = time.monotonic()
+        self.track.set(self.state.up)
 
     def ticked(self) -> None:
-        # Rewritten now and then, so a file deleted or overwritten by someone else is put right
-        # within a second (keepalived reads it again and finds no change: no state change).
-        if time.monotonic() - self.written >= REWRITE_S:
-            self.write_verdict()
+        self.track.refresh(self.state.up)
 
     def changed(self, detail: str) -> None:
         needed = self.state.rise if self.state.up else self.state.fall
@@ -121,7 +112,7 @@ class DnsWatch(Watcher):
         log(f"asking {self.probe.server}:{self.probe.port} for {self.probe.qname} "
             f"{dns.rdatatype.to_text(self.probe.rdtype)} every {self.interval * 1000:.0f} ms "
             f"(timeout {self.probe.timeout * 1000:.0f} ms, rise {self.state.rise}, "
-            f"fall {self.state.fall}); verdict in {self.track_file}")
+            f"fall {self.state.fall}); verdict in {self.track.path}")
         self.publish("starting")
 
     def stopped(self) -> None:
@@ -158,10 +149,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--server {args.server!r} is not an IP address")
     if not 1 <= args.port <= 65535:
         parser.error(f"--port {args.port} is outside 1..65535")
-    for option in ("track_file", "state_file"):
-        path = getattr(args, option)
-        if path is not None and not path.parent.is_dir():
-            parser.error(f"--{option.replace('_', '-')} {path}: directory {path.parent} does not exist")
+    check_output_paths(parser, args, "track_file", "state_file")
     return args
 
 

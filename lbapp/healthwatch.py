@@ -1,6 +1,7 @@
-"""What the lab's health watchers share (the anycast announcer, the DNS watch): a check runs at a
+"""What the lab's health watchers share (the LB announcer, the DNS watch): a check runs at a
 fixed rate, `rise` passes / `fall` failures in a row turn its results into an up/down state, and
-the watcher acts only when that state changes. Its state is published by atomic file replace."""
+the watcher acts only when that state changes. Its state is published by atomic file replace;
+a keepalived track file is one of the places it goes (``TrackFile``)."""
 from __future__ import annotations
 
 import argparse
@@ -50,6 +51,35 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
     os.replace(tmp, path)
 
 
+class TrackFile:
+    """A file keepalived tracks with `track_file ... weight 0 reverse`: "1" while up, "0" while
+    down; a missing, empty or unreadable file also reads as down (FAULT). keepalived watches it
+    with inotify, so a change acts at once. Rewritten every `rewrite_s` as well, so a file
+    deleted or overwritten by anything else is put right (keepalived then sees no change)."""
+
+    UP, DOWN = "1\n", "0\n"
+
+    def __init__(self, path: str | os.PathLike, rewrite_s: float = 1.0):
+        self.path = Path(path)
+        self.rewrite_s = rewrite_s
+        self.written = 0.0
+
+    def describe(self) -> str:
+        return f"track file {self.path}"
+
+    def set(self, up: bool) -> bool:
+        write_atomic(self.path, self.UP if up else self.DOWN)
+        self.written = time.monotonic()
+        return True
+
+    def refresh(self, up: bool) -> None:
+        if time.monotonic() - self.written >= self.rewrite_s:
+            self.set(up)
+
+    def close(self) -> None:
+        pass
+
+
 def _whole_number(text: str, low: int, high: int, unit: str = "", unit_short: str = "") -> int:
     try:
         value = int(text)
@@ -82,6 +112,15 @@ def add_timing_options(parser: argparse.ArgumentParser, *, interval_ms: int, tim
     parser.add_argument("--rise", type=count, default=rise, help=f"passes in a row for up (default {rise})")
     parser.add_argument("--fall", type=count, default=fall,
                         help=f"failures in a row for down (default {fall})")
+
+
+def check_output_paths(parser: argparse.ArgumentParser, args: argparse.Namespace, *options: str) -> None:
+    """parser.error naming the first option whose file would go into a directory that does not
+    exist (`options` are dest names: "track_file" is --track-file)."""
+    for option in options:
+        path = getattr(args, option)
+        if path is not None and not Path(path).parent.is_dir():
+            parser.error(f"--{option.replace('_', '-')} {path}: directory {Path(path).parent} does not exist")
 
 
 def log(message: str) -> None:

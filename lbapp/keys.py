@@ -25,6 +25,16 @@ def health_prefix(lb_id: str) -> str:
     return f"/lblab/lb/{lb_id}/health/"
 
 
+def dns_records_prefix(lb_id: str) -> str:
+    """etcd prefix of the DNS records of this LB's servers (scaling dns; lbapp.dnsrecords)."""
+    return f"/lblab/lb/{lb_id}/dns/"
+
+
+def dns_record_key(lb_id: str, node: str) -> str:
+    """The DNS record of one LB server: written by its announcer while the server is ready."""
+    return dns_records_prefix(lb_id) + node
+
+
 def config_channel(lb_id: str) -> str:
     """Redis pub/sub channel: a message means 'config or health of this LB changed, re-read etcd'."""
     return f"lblab:lb:{lb_id}:config"

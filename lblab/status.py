@@ -1,6 +1,7 @@
-"""`lblab status`: every node and daemon, then what each node kind present adds (BGP sessions,
-ECMP nexthops, the DNS VIP holder, etcd health, Prometheus targets ...), as data (JSON) and as a
-rich rendering."""
+"""`lblab status`: every node and daemon, then what each node kind present adds (BGP and BFD
+sessions, ECMP nexthops, the DNS VIP holder and answers, etcd health, Prometheus targets ...)
+and what the scaling mode adds (LB VIPs and VRRP states, a static route, DNS records), as data
+(JSON) and as a rich rendering."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lblab.kinds import kind_of
+from lblab.kinds.scaling import mode_of
 from lblab.lab import procs
 
 
@@ -36,8 +38,10 @@ def collect(lab) -> dict:
                               "standby": getattr(spec, "standby", False),
                               "addresses": {lan: str(a) for lan, a in spec.interfaces.items()},
                               "daemons": daemons})
+    data["scaling"] = lab.topo.scaling
     for kind in lab.kinds():
         data.update(kind.status(lab))
+    data.update(lab.mode.status(lab))
     return data
 
 
@@ -51,7 +55,8 @@ def render(data: dict, console: Console | None = None) -> None:
     console.print(title)
     service = data["service"]
     holders = data.get("dns_vip_holders")
-    console.print(f"service {service['name']} -> anycast {service['anycast_vip']}; DNS VIP {service['dns_vip']}"
+    mode = mode_of(data["scaling"])
+    console.print(f"service {service['name']}, scaling {mode.name} ({mode.summary}); DNS VIP {service['dns_vip']}"
                   + (f" held by [bold]{', '.join(holders) or 'nobody'}[/]" if holders is not None else ""))
 
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -67,6 +72,7 @@ def render(data: dict, console: Console | None = None) -> None:
     console.print(table)
     for role in dict.fromkeys(node["role"] for node in data["nodes"]):
         kind_of(role).render_status(data, console)
+    mode.render_status(data, console)
     if data["faults"]:
         console.print("active faults: " + "; ".join(f"{f['action']} {f['params']}" for f in data["faults"]))
 

@@ -19,7 +19,7 @@ from .checks import CheckResult, RoutePoll
 from .spec import Scenario
 
 RESULT_VERSION = 1
-_DURATION_CHECKS = {"longest_disruption", "latency"}
+_DURATION_CHECKS = {"longest_disruption", "latency", "dns_answer_leaves"}
 _FRACTION_CHECKS = {"success_rate", "traffic_sent", "backend_split", "lb_split"}
 
 

@@ -17,7 +17,7 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("status", help="nodes, daemons, BGP, ECMP, DNS VIP, etcd, Prometheus")
+    p = sub.add_parser("status", help="nodes, daemons, and per scaling mode: BGP/BFD, nexthops, VRRP, DNS answers and records")
     add_lab_option(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)

@@ -1,27 +1,31 @@
-"""CoreDNS: authoritative for the service zone, answering on the DNS VIP when it is here."""
+"""CoreDNS: authoritative for the service zone, answering on the DNS VIP when it is here. Its
+zone is data (lbapp.dnsrecords builds it): rendered here from the scaling mode's records at
+start, and, where a zone writer runs (scaling dns), rewritten from etcd as LB records change;
+CoreDNS rereads the zone and the answer weights every 100 ms."""
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from lblab.daemons.base import Daemon
+from lbapp.dnsrecords import DnsRecord, build_weights, build_zone
+from lblab.daemons.base import Daemon, NodeContext
 from lblab.lab import probes
 from lblab.lab.templates import render
 from lblab.paths import COREDNS_BIN
-from lblab.topology.model import Topology
 
 HEALTH_PORT = 8080
 READY_PORT = 8181
 METRICS_PORT = 9153
-
-
-def service_addresses(topo: Topology) -> list[str]:
-    """What the service name resolves to, by scaling mode."""
-    return [str(topo.service.anycast_vip)]
+RELOAD = "100ms"
+INITIAL_SERIAL = 1      # the zone writer's serials are etcd revisions, always above this
 
 
 class CoreDns(Daemon):
     kind = "coredns"
+
+    def __init__(self, ctx: NodeContext, records: Sequence[DnsRecord] = ()):
+        super().__init__(ctx)
+        self.records = list(records)
 
     @property
     def corefile(self) -> Path:
@@ -31,17 +35,26 @@ class CoreDns(Daemon):
     def zone_file(self) -> Path:
         return self.path(f".{self.ctx.topo.service.zone}.db")
 
+    @property
+    def weights_file(self) -> Path:
+        return self.path(".weights")
+
+    @property
+    def ns_address(self) -> str:
+        """The name server's address in the zone: the DNS VIP, else this node's DNS-LAN address."""
+        topo = self.ctx.topo
+        return str(topo.dns.vip) if topo.dns.vip else self.ctx.address(topo.dns.lan)
+
     def render(self) -> dict[Path, str]:
         topo = self.ctx.topo
-        label = topo.service.name[: -len(topo.service.zone) - 1]
-        dns_address = str(topo.dns.vip) if topo.dns.vip else self.ctx.address(topo.dns.lan)
-        zone = render("zone.db.j2", lab=self.ctx.lab, zone=topo.service.zone, ttl=topo.service.dns_ttl,
-                      serial=int(time.time()), dns_address=dns_address, service_label=label,
-                      service_addresses=service_addresses(topo))
+        zone = build_zone(topo.service.zone, topo.service.name, self.ns_address, self.records,
+                          topo.service.dns_ttl, INITIAL_SERIAL)
         corefile = render("Corefile.j2", lab=self.ctx.lab, node=self.ctx.node, zone=topo.service.zone,
-                          zone_file=str(self.zone_file), health_port=HEALTH_PORT, ready_port=READY_PORT,
-                          metrics_port=METRICS_PORT, control_address=self.ctx.control_address)
-        return {self.zone_file: zone, self.corefile: corefile}
+                          zone_file=str(self.zone_file), weights_file=str(self.weights_file), reload=RELOAD,
+                          health_port=HEALTH_PORT, ready_port=READY_PORT, metrics_port=METRICS_PORT,
+                          control_address=self.ctx.control_address)
+        return {self.zone_file: zone, self.weights_file: build_weights(topo.service.name, self.records),
+                self.corefile: corefile}
 
     def argv(self) -> list[str]:
         return [str(COREDNS_BIN), "-conf", str(self.corefile)]

@@ -23,7 +23,9 @@ class DnsWatch(PythonDaemon):
         return self.path(".state")
 
     def argv(self) -> list[str]:
-        return [self.python(), "-m", self.module, "--name", self.ctx.topo.service.name,
+        # the zone's SOA: always there while CoreDNS serves the zone, even with no LB record
+        # (scaling dns with every LB down), which must not cost the DNS VIP
+        return [self.python(), "-m", self.module, "--name", self.ctx.topo.service.zone, "--qtype", "SOA",
                 "--server", "127.0.0.1", "--port", "53", "--track-file", str(self.track_path),
                 "--state-file", str(self.state_path)]
 

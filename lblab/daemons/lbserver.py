@@ -37,7 +37,7 @@ class LbServer(PythonDaemon):
     def render(self) -> dict[Path, str]:
         topo = self.ctx.topo
         text = render("lbserver.yaml.j2", lab=self.ctx.lab, node=self.ctx.node, name=self.server_name,
-                      lb_id=topo.service.lb_id, port=self.port, admin_listen=self.admin_listen,
+                      lb_id=topo.lb_id_of(self.ctx.node), port=self.port, admin_listen=self.admin_listen,
                       workers=self.workers, etcd_endpoints=etcd_endpoints(topo), redis_url=redis_url(topo),
                       drain_grace_ms=self.drain_grace_ms, max_connections=10000,
                       log_file=str(self.path("-server.log")) if self.log_to_file else None)

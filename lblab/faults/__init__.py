@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from lbapp.documents import validation_problems
 # the registry's order (help text, scenario schema) is this import order
-from lblab.faults import process, node, link, netfilter, netem, drain, config, bgp  # noqa: F401, I001
+from lblab.faults import process, node, link, site, netfilter, netem, drain, config, bgp  # noqa: F401, I001
 from lblab.faults.base import FAULTS, Fault, FaultError, FaultSkipped, fault_class
 from lblab.faults.params import SECONDS_CONTEXT
 
@@ -76,6 +76,7 @@ def heal_all(lab) -> list[str]:
         lab.start_daemons(dead)
     for kind in lab.kinds():
         done += kind.heal(lab)
+    done += lab.mode.heal(lab)
     for record in late:
         _undo(lab, record)
         done.append(f"{record['action']} {record['params']} put back")

@@ -1,14 +1,18 @@
 """A rogue or mistaken BGP speaker: an LB node announcing a prefix it must not (the route goes
-into a kernel table its BIRD learns and exports), and taking it back."""
+into a kernel table its BIRD learns and exports), and taking it back; a speaker with the wrong
+TCP-MD5 password (or none) in an LB node's place."""
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
-from lblab.daemons.bird import BirdSpeaker
+from pydantic import Field
+
+from lblab.daemons.bird import BirdSpeaker, ImpostorSpeaker
 from lblab.faults.base import Fault, FaultError
 from lblab.faults.params import NodeName, Prefix
 from lblab.lab import netns
+from lblab.topology.model import PASSWORD
 
 
 def speaker(lab, node: str) -> BirdSpeaker:
@@ -83,3 +87,29 @@ class Withdraw(_BgpFault):
         rogue_route(lab, speaker(lab, self.node), "del", self.prefix)
         self.forget(lab, [fault])
         return self.done()
+
+
+class RogueSpeaker(Fault):
+    """A BGP speaker with this TCP-MD5 password (none given: no password) takes the node's BIRD's place and announces the VIP; with a wrong or missing one the router must give it no session (undone by heal)."""
+
+    action: Literal["rogue_speaker"] = "rogue_speaker"
+    node: NodeName
+    password: Annotated[str, Field(pattern=PASSWORD)] | None = None
+
+    def node_refs(self):
+        return [("node", self.node, "lb")]
+
+    def apply(self, lab) -> dict:
+        own = speaker(lab, self.node)
+        if self.recorded(lab, ("rogue_speaker",), node=self.node):
+            raise FaultError(f"a rogue speaker runs on {self.node} already")
+        lab.stop_daemon(own)
+        record = self.record(lab)
+        lab.start_daemon(ImpostorSpeaker(own.ctx, self.password))
+        return record
+
+    def undo(self, lab, record: dict) -> None:
+        own = speaker(lab, self.node)
+        lab.stop_daemon(ImpostorSpeaker(own.ctx, self.password))
+        if lab.daemon_state(own) != "running":
+            lab.start_daemon(own)

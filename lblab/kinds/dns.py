@@ -1,21 +1,26 @@
-"""DNS servers: CoreDNS authoritative for the service zone; with a DNS VIP, keepalived (VRRPv3)
-holds it on one of them, a DNS watch tells keepalived within ~0.3 s when CoreDNS stops
-answering (keepalived's own script checks run at most once a second), and each node's status
-reporter tells etcd (the console) who holds the VIP."""
+"""DNS servers: CoreDNS authoritative for the service zone, answering what the scaling mode
+says the name resolves to; with a DNS VIP, keepalived (VRRPv3) holds it on one of them, a DNS
+watch tells keepalived within ~0.3 s when CoreDNS stops answering (keepalived's own script checks
+run at most once a second), and each node's status reporter tells etcd (the console) who holds
+the VIP."""
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import Field
 
-from lblab.daemons.coredns import CoreDns, service_addresses
+from lblab.daemons.coredns import HEALTH_PORT, CoreDns
 from lblab.daemons.dnswatch import DnsWatch
-from lblab.daemons.keepalived import Keepalived
+from lblab.daemons.keepalived import HealthCheck, Keepalived, VrrpInstance
 from lblab.daemons.statusreport import StatusReporter
 from lblab.kinds.base import Check, NodeKind, Problem
 from lblab.kinds.registry import register
-from lblab.lab import netns, probes
+from lblab.kinds.scaling import mode_of
+from lblab.kinds.scaling.base import address_holders
+from lblab.lab import probes
 from lblab.topology.model import NodeOptions, Topology
+
+DNS_VIP_INSTANCE = "dns_vip"
 
 
 class DnsOptions(NodeOptions):
@@ -25,15 +30,28 @@ class DnsOptions(NodeOptions):
 
 def vip_holders(lab) -> list[str]:
     vip = lab.topo.dns.vip
-    if vip is None:
-        return []
-    return [node for node in lab.node_names("dns") if netns.has_address(lab.ns(node), str(vip))]
+    return [] if vip is None else address_holders(lab, str(vip), lab.node_names("dns"))
 
 
 def probe_node(lab) -> str:
     """A node on the DNS VIP's LAN to ask from (a client, as users do)."""
     clients = lab.node_names("client")
     return clients[0] if clients else lab.node_names("dns")[0]
+
+
+def answers(lab) -> list[str]:
+    """What the service name resolves to at the DNS VIP, asked from a client."""
+    topo = lab.topo
+    server = str(topo.dns.vip) if topo.dns.vip else str(topo.address_on(lab.node_names("dns")[0], topo.dns.lan))
+    return probes.dns_a(lab.ns(probe_node(lab)), server, topo.service.name, timeout=0.5)
+
+
+def dns_keepalived(ctx) -> Keepalived:
+    topo, lan = ctx.topo, ctx.topo.dns.lan
+    peers = tuple(str(node.interfaces[lan]) for name, node in topo.nodes_of("dns").items() if name != ctx.node)
+    instance = VrrpInstance(DNS_VIP_INSTANCE, str(topo.dns.vip), topo.dns.vrid, lan, ctx.spec.vrrp_priority, peers)
+    check = HealthCheck("coredns", DnsWatch(ctx).track_path, f"http://127.0.0.1:{HEALTH_PORT}/health")
+    return Keepalived(ctx, [instance], check)
 
 
 @register
@@ -44,9 +62,10 @@ class Dns(NodeKind):
     min_count = 1
 
     def daemons(self, ctx):
-        daemons = [CoreDns(ctx)]
+        mode = mode_of(ctx.topo.scaling)
+        daemons = [CoreDns(ctx, mode.records(ctx.topo)), *mode.dns_daemons(ctx)]
         if ctx.topo.dns.vip is not None:
-            daemons += [DnsWatch(ctx), Keepalived(ctx), StatusReporter(ctx, dns_vip=str(ctx.topo.dns.vip))]
+            daemons += [DnsWatch(ctx), dns_keepalived(ctx), StatusReporter(ctx, dns_vip=str(ctx.topo.dns.vip))]
         return daemons
 
     def problems(self, topo: Topology, name: str, spec: DnsOptions) -> list[Problem]:
@@ -65,20 +84,40 @@ class Dns(NodeKind):
 
     def converge_checks(self, lab) -> list[Check]:
         topo = lab.topo
-        if topo.dns.vip is None:
-            return []
-        holders = vip_holders(lab)
-        results = [Check("vrrp", len(holders) == 1, f"DNS VIP {topo.dns.vip} on {', '.join(holders) or 'no node'}",
-                         lab.logs_of([(n, "keepalived") for n in lab.node_names("dns")]))]
-        logs = lab.logs_of([(n, "coredns") for n in lab.node_names("dns")])
-        want = sorted(service_addresses(topo))
+        results = []
+        if topo.dns.vip is not None:
+            holders = vip_holders(lab)
+            results.append(Check("vrrp", len(holders) == 1,
+                                 f"DNS VIP {topo.dns.vip} on {', '.join(holders) or 'no node'}",
+                                 lab.logs_of([(n, "keepalived") for n in lab.node_names("dns")])))
+        logs = lab.logs_of([(n, d) for n in lab.node_names("dns") for d in ("coredns", "zonewriter")])
+        want = sorted(r.address for r in mode_of(topo.scaling).records(topo))
         try:
-            answer = probes.dns_a(lab.ns(probe_node(lab)), str(topo.dns.vip), topo.service.name, timeout=0.5)
-            results.append(Check("dns", answer == want, f"{topo.service.name} -> {', '.join(answer) or 'nothing'}",
-                                 logs))
+            answer = answers(lab)
+            results.append(Check("dns", answer == want, f"{topo.service.name} -> {', '.join(answer) or 'nothing'}"
+                                 + ("" if answer == want else f" (want {', '.join(want)})"), logs))
         except Exception as exc:  # dnspython raises several unrelated types
             results.append(Check("dns", False, f"{topo.service.name}: {type(exc).__name__}", logs))
         return results
 
     def status(self, lab) -> dict:
-        return {"dns_vip_holders": vip_holders(lab)}
+        data: dict = {"dns_vip_holders": vip_holders(lab), "dns_vrrp": {}}
+        for node in lab.node_names("dns"):
+            for daemon in lab.daemons(node):
+                if isinstance(daemon, Keepalived):
+                    data["dns_vrrp"][node] = daemon.vrrp_state(DNS_VIP_INSTANCE)
+        try:
+            data["dns_answers"] = answers(lab)
+        except Exception as exc:  # dnspython raises several unrelated types
+            data["dns_answers"] = {"error": f"{type(exc).__name__}: {exc}"}
+        return data
+
+    def render_status(self, data: dict, console) -> None:
+        answer = data.get("dns_answers")
+        if isinstance(answer, dict):
+            console.print(f"DNS answers: [red]{answer['error']}[/]")
+        else:
+            console.print(f"DNS answers: {data['service']['name']} -> " + (", ".join(answer) or "[red]nothing[/]"))
+        if data.get("dns_vrrp"):
+            console.print("VRRP (DNS VIP): " + ", ".join(
+                f"{node} {state or 'no state yet'}" for node, state in data["dns_vrrp"].items()))

@@ -1,6 +1,8 @@
-"""LB nodes: lbapp's LB server, a BIRD speaker, and the announcer that makes the speaker announce
-the anycast VIP only while the local LB server is ready, with a status reporter keeping the
-announcer's state in etcd for the console. A standby LB runs neither."""
+"""LB nodes: lbapp's LB server, and what the topology's scaling mode adds to offer it to clients
+(anycast: a BIRD speaker and the announcer that makes it announce the VIP only while the LB
+server is ready; vip: keepalived; dns: the announcer keeping the LB's DNS record). A standby LB
+runs no announcer. Where there is an announcer, a status reporter keeps its state in etcd for
+the console."""
 from __future__ import annotations
 
 from typing import Literal
@@ -8,14 +10,15 @@ from typing import Literal
 from pydantic import Field
 
 from lblab.daemons.announcer import Announcer
-from lblab.daemons.bird import BirdSpeaker
-from lblab.daemons.lbserver import LbServer
 from lblab.daemons.statusreport import StatusReporter
 from lblab.kinds.backend import LISTEN_BACKLOG
 from lblab.kinds.base import NodeKind, Problem
 from lblab.kinds.client import MANY_CONNECTIONS
 from lblab.kinds.registry import register
+from lblab.kinds.scaling import active_lbs, mode_of
 from lblab.topology.model import NodeOptions, Topology
+
+__all__ = ["Lb", "LbOptions", "active_lbs", "announcing"]
 
 
 class LbOptions(NodeOptions):
@@ -26,51 +29,47 @@ class LbOptions(NodeOptions):
     admin_port: int = Field(default=9100, ge=1, le=65535)
 
 
-def active_lbs(topo: Topology) -> list[str]:
-    """LB nodes that announce the VIP from bring-up (not standby)."""
-    return [name for name, spec in topo.nodes_of("lb").items() if not spec.standby]
-
-
 def announcing(lab) -> dict[str, bool | None]:
-    """Active LB -> whether its announcer currently announces the VIP (None: unknown)."""
-    return {lb: Announcer(lab.ctx(lb)).announcing() for lb in active_lbs(lab.topo)}
+    """LB -> whether its announcer currently announces it (None: unknown), for LBs that run one."""
+    found = {}
+    for lb in active_lbs(lab.topo):
+        announcer = next((d for d in lab.daemons(lb) if isinstance(d, Announcer)), None)
+        if announcer is not None:
+            found[lb] = announcer.announcing()
+    return found
 
 
 @register
 class Lb(NodeKind):
     role = "lb"
     options = LbOptions
-    summary = "lbapp LB server + BIRD speaker announcing the anycast VIP while healthy"
+    summary = "lbapp LB server, offered to clients by the scaling mode while it is healthy"
     min_count = 1
     sysctls = {**LISTEN_BACKLOG, **MANY_CONNECTIONS}   # and many connections to backends
 
     def daemons(self, ctx):
-        daemons = [BirdSpeaker(ctx), LbServer(ctx)]
-        if not ctx.spec.standby:
-            announcer = Announcer(ctx)
-            daemons += [announcer, StatusReporter(ctx, announce_state=announcer.state_path)]
+        daemons = mode_of(ctx.topo.scaling).lb_daemons(ctx)
+        announcer = next((d for d in daemons if isinstance(d, Announcer)), None)
+        if announcer is not None:
+            daemons.append(StatusReporter(ctx, announce_state=announcer.state_path))
         return daemons
 
+    def node_sysctls(self, spec: LbOptions) -> dict[str, str | int]:
+        # The node's own outgoing connections (to backends, readiness probes) take source ports
+        # from 1024-65000; one left in FIN_WAIT by a killed LB server on its port would keep the
+        # restarted server from binding it (EADDRINUSE). Its listening ports are never handed out.
+        return {**super().node_sysctls(spec),
+                "net.ipv4.ip_local_reserved_ports": f"{spec.port},{spec.admin_port}"}
+
     def configure_network(self, lab: str, topo: Topology, node: str, ns) -> None:
-        lo = ns.link_lookup(ifname="lo")[0]
-        ns.addr("add", index=lo, address=str(topo.service.anycast_vip), prefixlen=32)
+        mode_of(topo.scaling).configure_lb(lab, topo, node, ns)
 
     def problems(self, topo: Topology, name: str, spec: LbOptions) -> list[Problem]:
-        where = f"nodes.{name}"
-        problems = []
-        if topo.scaling == "anycast" and spec.asn is None:
-            problems.append((f"{where}.asn", "missing required option for role lb (anycast needs BGP)"))
+        problems = mode_of(topo.scaling).lb_problems(topo, name, spec)
         if spec.port == spec.admin_port:
-            problems.append((f"{where}.admin_port", f"{spec.admin_port} is also the data-plane port "
-                                                    "(admin must stay off the data plane)"))
-        if topo.scaling == "anycast" and not any(topo.shared_lans(name, r) for r in topo.nodes_of("router")):
-            problems.append((f"{where}.interfaces", "shares no LAN with a router (no BGP peer)"))
+            problems.append((f"nodes.{name}.admin_port", f"{spec.admin_port} is also the data-plane port "
+                                                         "(admin must stay off the data plane)"))
         return problems
-
-    def topology_problems(self, topo: Topology) -> list[Problem]:
-        if topo.scaling == "anycast" and not topo.nodes_of("router"):
-            return [("nodes", "anycast scaling needs a router node")]
-        return []
 
     def status(self, lab) -> dict:
         return {"announcers": announcing(lab)}

@@ -1,5 +1,6 @@
 """Waiting until a lab has converged: every present node kind's checks pass (BGP sessions, ECMP
-nexthops, the DNS VIP on one node, etcd healthy, Prometheus scraping, ...)."""
+nexthops, the DNS VIP on one node, etcd healthy, Prometheus scraping, ...), and the scaling
+mode's (LB VIPs held, a static route in place)."""
 from __future__ import annotations
 
 import time
@@ -9,7 +10,7 @@ from lblab.lab.errors import LabError
 
 
 def checks(lab) -> list[Check]:
-    return [check for kind in lab.kinds() for check in kind.converge_checks(lab)]
+    return [check for kind in lab.kinds() for check in kind.converge_checks(lab)] + lab.mode.converge_checks(lab)
 
 
 def wait_converged(lab, timeout: float = 60.0, progress=lambda _m: None) -> float:

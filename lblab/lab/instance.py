@@ -15,6 +15,7 @@ from lblab import faults
 from lblab.daemons.base import Daemon, NodeContext
 from lblab.daemons.etcd import etcd_endpoints
 from lblab.kinds import kind_of, kinds
+from lblab.kinds.scaling import ScalingMode, mode_of
 from lblab.lab import netns, network, procs
 from lblab.lab.converge import wait_converged
 from lblab.lab.errors import DaemonNotReady, LabError
@@ -134,6 +135,11 @@ class Lab:
 
     def node_names(self, role: str | None = None) -> list[str]:
         return [n for n, spec in self.topo.nodes.items() if role is None or spec.role == role]
+
+    @property
+    def mode(self) -> ScalingMode:
+        """How clients reach the LB tier here (the topology's scaling mode)."""
+        return mode_of(self.topo.scaling)
 
     def kinds(self):
         """The node kinds present in this lab, in registry order."""
@@ -276,8 +282,8 @@ class Lab:
         raise LabError("etcdctl " + " ".join(args[:2]) + " failed: " + "; ".join(errors))
 
     def seed_config(self) -> None:
-        config = json.dumps(initial_lb_config(self.topo))
-        self.etcdctl("put", config_key(self.topo.service.lb_id), config)
+        for lb_id in self.topo.lb_ids():
+            self.etcdctl("put", config_key(lb_id), json.dumps(initial_lb_config(self.topo, lb_id)))
 
     # ------------------------------------------------------------------------------------
     # the scenario runner's handle (scenarios.labapi.Lab)

@@ -6,6 +6,7 @@ import ipaddress
 
 from lbapp.config.schema import ConfigError, parse_config
 from lblab.kinds import kind_of, kinds
+from lblab.kinds.scaling import mode_names, mode_of
 from lblab.topology.model import LAN_NAME, Topology, initial_lb_config
 
 Problem = tuple[str, str]
@@ -117,22 +118,52 @@ def _kind_problems(topo: Topology) -> list[Problem]:
     return problems
 
 
+def _site_problems(topo: Topology) -> list[Problem]:
+    if not topo.sites:
+        return []
+    problems: list[Problem] = []
+    owner: dict[str, str] = {}
+    lb_ids: dict[str, str] = {}
+    for name, site in topo.sites.items():
+        where = f"sites.{name}"
+        if site.lb_id in lb_ids:
+            problems.append((f"{where}.lb_id", f"{site.lb_id!r} is also the LB config of site {lb_ids[site.lb_id]}"))
+        lb_ids.setdefault(site.lb_id, name)
+        for i, node in enumerate(site.nodes):
+            if node not in topo.nodes:
+                problems.append((f"{where}.nodes[{i}]", f"no such node {node!r}"))
+            elif node in owner:
+                problems.append((f"{where}.nodes[{i}]", f"{node} is also in site {owner[node]}"))
+            else:
+                owner[node] = name
+    for role in ("lb", "backend"):
+        for node in topo.nodes_of(role):
+            if node not in owner:
+                problems.append(("sites", f"{role} node {node} is in no site (with sites, every LB and "
+                                          "backend belongs to one: it says which LB config they are in)"))
+    return problems
+
+
 def _lb_config_problems(topo: Topology) -> list[Problem]:
-    try:
-        parse_config(initial_lb_config(topo), source="lb_config")
-    except ConfigError as exc:
-        problems = []
-        for line in str(exc).splitlines()[1:]:
-            where, _, message = line.strip().partition(": ")
-            problems.append((f"lb_config.{where}", message))
-        return problems
-    return []
+    problems = []
+    for lb_id in topo.lb_ids():
+        try:
+            parse_config(initial_lb_config(topo, lb_id), source="lb_config")
+        except ConfigError as exc:
+            for line in str(exc).splitlines()[1:]:
+                where, _, message = line.strip().partition(": ")
+                problems.append((f"lb_config.{where}" + (f" (LB config {lb_id})" if topo.sites else ""), message))
+    return problems
 
 
 def semantic_problems(topo: Topology) -> list[Problem]:
-    problems = _lan_problems(topo) + _address_problems(topo) + _kind_problems(topo)
+    if topo.scaling not in mode_names():
+        # every other check may depend on the mode
+        return [("scaling", f"unknown scaling mode {topo.scaling!r} (expected one of {', '.join(mode_names())})")]
+    problems = _lan_problems(topo) + _address_problems(topo) + _site_problems(topo)
+    problems += mode_of(topo.scaling).problems(topo) + _kind_problems(topo)
     if not topo.service.name.endswith("." + topo.service.zone):
         problems.append(("service.name", f"{topo.service.name} is not inside service.zone {topo.service.zone}"))
-    if "lb_config" in topo.model_fields_set:
+    if "lb_config" in topo.model_fields_set or topo.sites:
         problems += _lb_config_problems(topo)
     return problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -87,6 +87,24 @@ class AnnounceSettings(StrictModel):
     fall: int = Field(default=2, ge=1, le=20)
 
 
+class LbVip(StrictModel):
+    """A VIP that floats between LB nodes with VRRP (scaling `vip`): node -> VRRP priority; the
+    highest-priority member whose LB server is ready holds it."""
+
+    vip: IPv4
+    vrid: int = Field(ge=1, le=255)
+    lan: str = Field(default="edge", description="the LAN the VIP lives on (every member is on it)")
+    members: dict[str, Annotated[int, Field(ge=1, le=254)]] = Field(min_length=1)
+
+
+class Site(StrictModel):
+    """Nodes that fail together (a data centre): its router(s), LB nodes and backends. The site's
+    LB servers serve their own LB config (`lb_id`), listing the site's backends."""
+
+    lb_id: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    nodes: list[NodeRef] = Field(min_length=1)
+
+
 class NodeOptions(StrictModel):
     """What every node has; a kind's options model subclasses this with ``role: Literal[...]``."""
 
@@ -104,7 +122,8 @@ class Link(StrictModel):
 class Topology(StrictModel):
     name: str = Field(pattern=TOPOLOGY_NAME)
     description: str = Field("", max_length=2000)
-    scaling: Literal["anycast"] = "anycast"
+    # how clients reach the LB tier: one of lblab.kinds.scaling's modes (checked there)
+    scaling: str = Field("anycast", pattern=r"^[a-z][a-z-]{0,31}$")
     service: Service = Service()
     dns: DnsSettings = DnsSettings()
     bgp: BgpSettings = BgpSettings()
@@ -116,6 +135,8 @@ class Topology(StrictModel):
     lans: dict[str, ipaddress.IPv4Network] = Field(min_length=1)
     nodes: dict[str, NodeOptions] = Field(min_length=1)
     links: list[Link] = []
+    lb_vips: list[LbVip] = Field(default_factory=list, description="scaling vip: the VIPs and their LB members")
+    sites: dict[str, Site] = Field(default_factory=dict, description="nodes that fail together; empty: one site")
 
     # --- views used across the engine --------------------------------------------------
     def nodes_of(self, role: str) -> dict[str, Any]:
@@ -156,6 +177,18 @@ class Topology(StrictModel):
     def link_peers(self, node: str) -> list[str]:
         return [other for link in self.links if node in link.ends for other in link.ends if other != node]
 
+    def site_of(self, node: str) -> str | None:
+        return next((name for name, site in self.sites.items() if node in site.nodes), None)
+
+    def lb_id_of(self, node: str) -> str:
+        """The LB config an LB node serves: its site's, else the service's."""
+        site = self.site_of(node)
+        return self.sites[site].lb_id if site is not None else self.service.lb_id
+
+    def lb_ids(self) -> list[str]:
+        """Every LB config the lab seeds: one per site, or the service's."""
+        return [site.lb_id for site in self.sites.values()] or [self.service.lb_id]
+
 
 def interface_name(lan: str) -> str:
     """Name of a node's interface on a LAN, inside the node's namespace."""
@@ -172,14 +205,18 @@ def node_interfaces(topo: Topology, node: str) -> list[str]:
            [link_interface_name(peer) for peer in topo.link_peers(node)]
 
 
-def initial_lb_config(topo: Topology) -> dict[str, Any]:
+def initial_lb_config(topo: Topology, lb_id: str | None = None) -> dict[str, Any]:
     """The LB config the lab writes to etcd at bring-up (the seed's JSON shape): the topology's
-    ``lb_config`` with every backend node as a backend server unless it lists them."""
+    ``lb_config`` with every backend node (of the LB config's site, with sites) as a backend
+    server unless it lists them."""
     config = dict(topo.lb_config)
     if "backend_servers" not in config:
-        lbs = list(topo.nodes_of("lb"))
+        lb_id = lb_id or topo.lb_ids()[0]
+        lbs = [name for name in topo.nodes_of("lb") if topo.lb_id_of(name) == lb_id]
         config["backend_servers"] = []
-        for name, node in topo.nodes_of("backend").items():
+        backends = {name: node for name, node in topo.nodes_of("backend").items()
+                    if not topo.sites or topo.lb_id_of(name) == lb_id}
+        for name, node in backends.items():
             shared = [lan for lan in node.interfaces if any(lan in topo.nodes[lb].interfaces for lb in lbs)]
             lan = shared[0] if shared else next(iter(node.interfaces))
             config["backend_servers"].append(

@@ -1,10 +1,12 @@
 """Checks on name resolution."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import Field
 
+from lblab.durations import Duration
 from lblab.durations import format_duration as fd
 from lblab.faults.params import NodeName
 
@@ -31,3 +33,36 @@ class DnsFailures(WindowedCheck):
         if fails:
             detail += f"; from +{fd(fails[0]['t_send'] - ctx.t0)} to +{fd(fails[-1]['t_send'] - ctx.t0)}"
         return self.result(len(fails) <= self.max, len(fails), self.max, detail)
+
+
+class DnsAnswerLeaves(WindowedCheck):
+    """successful DNS-stream answers stop holding address within `within` of `after`, and hold
+    it no more before `before` (measured: when it left)."""
+
+    kind: Literal["dns_answer_leaves"] = "dns_answer_leaves"
+    address: ipaddress.IPv4Address
+    within: Duration
+    client: NodeName | None = None
+
+    def scenario_problems(self, scenario, where: str):
+        problems = super().scenario_problems(scenario, where)
+        if "dns" not in scenario.traffic_kinds():
+            problems.append((where, "needs dns traffic (its answers are what is judged)"))
+        return problems
+
+    def judge(self, ctx: Context) -> CheckResult:
+        answered = [r for r in self.ops(ctx, "dns") if r["outcome"] == "ok"]
+        if not answered:
+            return no_operations(self, self.within)
+        address = str(self.address)
+        holding = [i for i, r in enumerate(answered) if address in r.get("answers", ())]
+        if not holding:
+            return self.result(True, 0.0, self.within, f"{address} in none of {len(answered)} answers")
+        last = holding[-1]
+        if last == len(answered) - 1:
+            return self.result(False, None, self.within, f"{address} still in the last of {len(answered)} "
+                                                         f"answers (+{fd(answered[last]['t_send'] - ctx.t0)})")
+        left = answered[last + 1]["t_send"] - ctx.t0 - self.after
+        return self.result(left <= self.within, round(left, 6), self.within,
+                           f"{address} last answered +{fd(answered[last]['t_send'] - ctx.t0)}, "
+                           f"gone from +{fd(answered[last + 1]['t_send'] - ctx.t0)}")

@@ -17,6 +17,7 @@ from .traffic import Fraction
 class _AllServed(WindowedCheck):
     expected: list[NodeName] | None = Field(None, description="default: the lab's backends / LBs")
     min: int = Field(1, ge=1)
+    client: NodeName | None = Field(None, description="only this client's requests")
 
     needs_http = True
     role: ClassVar[str]
@@ -36,14 +37,16 @@ class _AllServed(WindowedCheck):
 
 
 class AllBackendsServed(_AllServed):
-    """each expected backend (default: the lab's backends) served ≥ min successful requests."""
+    """each expected backend (default: the lab's backends) served ≥ min successful requests (of
+    client's, if given)."""
 
     kind: Literal["all_backends_served"] = "all_backends_served"
     role = "backend"
 
 
 class AllLbsServed(_AllServed):
-    """each expected LB (default: the lab's LBs) served ≥ min successful requests."""
+    """each expected LB (default: the lab's LBs) served ≥ min successful requests (of client's,
+    if given)."""
 
     kind: Literal["all_lbs_served"] = "all_lbs_served"
     role = "lb"
@@ -52,6 +55,7 @@ class AllLbsServed(_AllServed):
 class _ServedBy(WindowedCheck):
     lb: NodeName | None = None
     backend: NodeName | None = None
+    client: NodeName | None = Field(None, description="only this client's requests")
 
     needs_http = True
 
@@ -75,7 +79,7 @@ class _ServedBy(WindowedCheck):
 
 
 class ServedByExcludes(_ServedBy):
-    """no successful response from this LB / backend in the window."""
+    """no successful response from this LB / backend in the window (to client, if given)."""
 
     kind: Literal["served_by_excludes"] = "served_by_excludes"
 
@@ -87,7 +91,7 @@ class ServedByExcludes(_ServedBy):
 
 
 class ServedByIncludes(_ServedBy):
-    """≥ min successful responses from this LB / backend in the window."""
+    """≥ min successful responses from this LB / backend in the window (to client, if given)."""
 
     kind: Literal["served_by_includes"] = "served_by_includes"
     min: int = Field(1, ge=1)

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from lblab.durations import Duration
 from lblab.durations import format_duration as fd
@@ -45,17 +45,43 @@ class FailedRequests(TrafficCheck):
         return self.result(len(failed) <= self.max, len(failed), self.max, detail)
 
 
-class SuccessRate(TrafficCheck):
-    """ok/sent ≥ min (`0.995` or `"99.5%"`); with per_client, for the worst client."""
+def _bounds(low, high, unit=lambda v: v):
+    """The limit shown in the report: "≥ a", "≤ b" or "a–b"."""
+    if low is not None and high is not None:
+        return f"{unit(low)}–{unit(high)}"
+    return f"≥ {unit(low)}" if low is not None else f"≤ {unit(high)}"
+
+
+class _Bounded(TrafficCheck):
+    """A measurement between optional bounds; at least one must be given."""
+
+    @model_validator(mode="after")
+    def _some_bound(self):
+        if self.min is None and self.max is None:  # type: ignore[attr-defined]
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:  # type: ignore[attr-defined]
+            raise ValueError("min must not be above max")
+        return self
+
+    def in_bounds(self, value: float) -> bool:
+        low, high = self.min, self.max  # type: ignore[attr-defined]
+        return (low is None or value >= low - 1e-9) and (high is None or value <= high + 1e-9)
+
+
+class SuccessRate(_Bounded):
+    """ok/sent ≥ min and/or ≤ max (`0.995` or `"99.5%"`; a max says a cost must show); with
+    per_client, for the worst client."""
 
     kind: Literal["success_rate"] = "success_rate"
-    min: Fraction
+    min: Fraction | None = None
+    max: Fraction | None = None
     per_client: bool = False
 
     def judge(self, ctx: Context) -> CheckResult:
+        limit = self.min if self.max is None else _bounds(self.min, self.max, lambda v: f"{v:.2%}")
         ops = self.ops(ctx)
         if not ops:
-            return no_operations(self, self.min)
+            return no_operations(self, limit)
         if self.per_client:
             by: dict[str, list[int]] = defaultdict(lambda: [0, 0])
             for r in ops:
@@ -63,11 +89,11 @@ class SuccessRate(TrafficCheck):
                 by[r.get("client") or "?"][1] += 1
             rates = {k: ok / n for k, (ok, n) in sorted(by.items())}
             worst = min(rates, key=rates.get)
-            return self.result(rates[worst] >= self.min, round(rates[worst], 6), self.min,
+            return self.result(self.in_bounds(rates[worst]), round(rates[worst], 6), limit,
                                "lowest: " + worst + "; " + ", ".join(f"{k} {v:.4%}" for k, v in rates.items()))
         ok = sum(r["outcome"] == "ok" for r in ops)
         rate = ok / len(ops)
-        return self.result(rate >= self.min, round(rate, 6), self.min, f"{ok} of {len(ops)} ok")
+        return self.result(self.in_bounds(rate), round(rate, 6), limit, f"{ok} of {len(ops)} ok")
 
 
 def windows_detail(ws: Sequence[A.Window]) -> str:
@@ -78,20 +104,23 @@ def windows_detail(ws: Sequence[A.Window]) -> str:
             f"({top.failures} failed of {top.operations})")
 
 
-class LongestDisruption(TrafficCheck):
-    """the longest disruption window (first to last failure of a burst) ≤ max."""
+class LongestDisruption(_Bounded):
+    """the longest disruption window (first to last failure of a burst) ≤ max (and ≥ min, if
+    given: an outage that must show)."""
 
     kind: Literal["longest_disruption"] = "longest_disruption"
-    max: Duration
+    max: Duration | None = None
+    min: Duration | None = None
 
     def judge(self, ctx: Context) -> CheckResult:
+        limit = self.max if self.min is None else _bounds(self.min, self.max, fd)
         ops = self.ops(ctx)
         if not ops:
-            return no_operations(self, self.max)
+            return no_operations(self, limit)
         ws = A.disruption_windows(ops, ctx.t0, ctx.gap)
         top = A.longest(ws)
         measured = round(top.duration, 6) if top else 0.0
-        return self.result(measured <= self.max + 1e-9, measured, self.max, windows_detail(ws))
+        return self.result(self.in_bounds(measured), measured, limit, windows_detail(ws))
 
 
 class Disruptions(TrafficCheck):

@@ -1,7 +1,7 @@
-"""keepalived's own parser accepts the DNS node's config as the lab renders it, with the DNS
-watch's track file (keepalived only warns about a bad keyword and runs on, so only
-`keepalived -t` catches it).
-`-t` checks interfaces, so it runs in a scratch namespace with the config's interface; needs root."""
+"""keepalived's own parser accepts the configs the lab renders: the DNS node's (DNS VIP, DNS watch
+file, backstop script) and an LB node's in scaling vip (its LB VIP, the announcer's file) —
+keepalived only warns about a bad keyword and runs on, so only `keepalived -t` catches one.
+`-t` checks interfaces, so it runs in a scratch namespace with the configs' interfaces; needs root."""
 from __future__ import annotations
 
 import os
@@ -11,18 +11,11 @@ import subprocess
 import pytest
 
 from lblab.daemons.base import NodeContext
-from lblab.daemons.keepalived import Keepalived
+from lblab.kinds import kind_of
 from lblab.topology.load import load_topology
 
 pytestmark = pytest.mark.skipif(shutil.which("keepalived") is None or os.geteuid() != 0,
                                 reason="needs keepalived and root (a scratch network namespace)")
-
-
-
-def dns1_config(tmp_path) -> str:
-    ctx = NodeContext("ref", load_topology("reference"), "dns1", "ref-dns1", tmp_path / "dns1")
-    (text,) = Keepalived(ctx).render().values()
-    return text
 
 
 @pytest.fixture
@@ -30,11 +23,19 @@ def scratch_ns():
     name = f"lbtest-ka-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
-        subprocess.run(["ip", "-n", name, "link", "add", "eth-client", "type", "veth",
-                        "peer", "name", "eth-peer"], check=True)
+        for ifname in ("eth-client", "eth-edge"):
+            subprocess.run(["ip", "-n", name, "link", "add", ifname, "type", "veth",
+                            "peer", "name", f"p-{ifname}"], check=True)
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def rendered(topology: str, node: str, tmp_path) -> str:
+    topo = load_topology(topology)
+    ctx = NodeContext("ref", topo, node, "x", tmp_path / node)
+    daemon = next(d for d in kind_of(topo.nodes[node].role).daemons(ctx) if d.name == "keepalived")
+    return next(text for path, text in daemon.render().items() if path.suffix == ".conf")
 
 
 def keepalived_test(ns: str, conf: str, tmp_path) -> subprocess.CompletedProcess:
@@ -44,13 +45,14 @@ def keepalived_test(ns: str, conf: str, tmp_path) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=30)
 
 
-def test_keepalived_accepts_the_dns_node_config(scratch_ns, tmp_path):
-    result = keepalived_test(scratch_ns, dns1_config(tmp_path), tmp_path)
+@pytest.mark.parametrize("topology, node", [("reference", "dns1"), ("vip", "lb2")])
+def test_keepalived_accepts_the_config_the_lab_renders(scratch_ns, tmp_path, topology, node):
+    result = keepalived_test(scratch_ns, rendered(topology, node, tmp_path), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_keepalived_test_mode_does_catch_a_bad_keyword(scratch_ns, tmp_path):
-    conf = dns1_config(tmp_path).replace("weight 0 reverse", "weight 0 backwards")
+    conf = rendered("reference", "dns1", tmp_path).replace("weight 0 reverse", "weight 0 backwards")
     result = keepalived_test(scratch_ns, conf, tmp_path)
     assert result.returncode != 0
     assert "unknown weight option backwards" in result.stdout + result.stderr

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from lbapp.birdctl import (ChannelLimit, ProtocolStatus, protocols_all, reply_blocks, route_prefixes,
-                           session_summary, summary_row, tcp_md5_drops)
+from lbapp.birdctl import (ChannelLimit, ProtocolStatus, bfd_sessions, protocols_all, reply_blocks,
+                           route_prefixes, session_summary, summary_row, tcp_md5_drops)
 
 SHOW_ROUTE_FILTERED = [
     "1007-Table master4:",
@@ -98,6 +98,15 @@ def test_a_tcp_md5_mismatch_leaves_bird_in_connect_with_no_error(name, neighbor)
         "(TCP-MD5 password mismatch)")
 
 
+def test_md5_drops_happening_now_outweigh_an_old_last_error():
+    s = ProtocolStatus(name="bgp_lb4", proto="BGP", state="start", since="", info="Connect",
+                       bgp_state="Connect", last_error="Received: Administrative shutdown")
+    assert session_summary(s) == "Connect: Received: Administrative shutdown"
+    assert session_summary(s, {"TCPMD5NotFound": 6}) == (
+        "Connect, no session: the kernel dropped 6 segments without a TCP-MD5 signature "
+        "(TCP-MD5 password mismatch); last error: Received: Administrative shutdown")
+
+
 def test_the_speaker_learns_why_the_router_closed_the_session():
     s = status("speaker-after-max-prefix")
     assert s.last_error == "Received: Maximum number of prefixes reached"
@@ -157,6 +166,21 @@ def test_mangled_real_replies_never_raise():
         for s in protocols_all(lines).values():
             assert isinstance(session_summary(s), str)
             assert all(isinstance(v, int) and v >= 0 for v in s.routes.values())
+        assert all(set(v) == {"interface", "state", "since", "interval", "timeout"}
+                   for v in bfd_sessions(lines).values())
+
+
+def test_bfd_sessions_by_neighbour_address():
+    sessions = bfd_sessions(reply("router-bfd-sessions"))
+    assert sorted(sessions) == ["10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.4"]
+    assert sessions["10.0.1.2"] == {"interface": "eth-edge", "state": "Up", "since": "17:47:49.956",
+                                    "interval": "0.100", "timeout": "0.300"}
+
+
+def test_bfd_sessions_of_a_bird_without_bfd():
+    assert bfd_sessions(["0000 "]) == {}
+    assert bfd_sessions(["1020-bfd1:", " IP address    Interface  State  Since  Interval  Timeout",
+                         "0000 "]) == {}
 
 
 NETSTAT = ("TcpExt: SyncookiesSent TCPMD5NotFound TCPMD5Unexpected TCPMD5Failure TCPSackShifted\n"

@@ -124,6 +124,12 @@ def test_not_a_mapping_and_bad_node_entries():
     ("config", {"lb_id": "payment", "remove_backend": "x" * 300}, "remove_backend: String should have at most"),
     ("config", {"lb_id": "payment", "weights": [1, 2]}, "weights: Input should be a valid dictionary"),
     ("explode", {}, "unknown fault 'explode'"),
+    ("rogue_speaker", {"node": "lb4", "password": 'x";\ninclude "/etc/shadow'}, "password: String should match pattern"),
+    ("rogue_speaker", {"node": "lb4", "password": "has space"}, "password: String should match pattern"),
+    ("rogue_speaker", {"password": "x"}, "node: required field missing"),
+    ("site_down", {"site": "../a"}, "site: String should match pattern"),
+    ("site_down", {}, "site: required field missing"),
+    ("site_up", {"site": "a", "node": "r1"}, "node: unknown field"),
 ])
 def test_fault_parameters_are_validated_like_scenario_faults(action, params, expected):
     with pytest.raises(FaultError, match=None) as err:

@@ -103,7 +103,35 @@ def test_success_rate_per_client_uses_worst_client():
     assert res.measured == pytest.approx(0.9) and res.detail.startswith("lowest: client1")
 
 
+def test_success_rate_with_a_max_demands_that_a_cost_shows():
+    ops = with_outage(healthy(), 3, 9, every=3)           # a third of the requests in 3-9 s fail
+    c = check({"success_rate": {"min": "55%", "max": "78%", "after": "3s", "before": "9s"}})
+    res = judge(c, ctx_for(ops))
+    assert_result(res, True)
+    assert res.measured == pytest.approx(2 / 3, abs=0.01) and res.limit == "55.00%–78.00%"
+    assert_result(judge(c, ctx_for(healthy())), False)    # no cost at all: the claim is wrong
+    assert_result(judge(check({"success_rate": {"max": "78%"}}), ctx_for(healthy())), False)
+    assert_result(judge(c, ctx_for(with_outage(healthy(), 3, 9))), False)   # everything failing
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"success_rate": {}}, "give min, max or both"),
+    ({"success_rate": {"min": "90%", "max": "80%"}}, "min must not be above max"),
+    ({"longest_disruption": {"min": "2s", "max": "1s"}}, "min must not be above max"),
+])
+def test_bounds_must_make_sense(spec, message):
+    with pytest.raises(Exception, match=message):
+        check(spec)
+
+
 # --------------------------------------------------------------------------- disruption
+
+def test_longest_disruption_with_a_min_demands_an_outage_that_long():
+    ops = with_outage(healthy(), 3, 8, every=3)
+    res = judge(check({"longest_disruption": {"min": "4s", "max": "9s"}}), ctx_for(ops))
+    assert_result(res, True)
+    assert res.limit == "4s–9s"
+    assert_result(judge(check({"longest_disruption": {"min": "4s"}}), ctx_for(with_outage(healthy(), 3, 4))), False)
 
 def test_longest_disruption():
     ops = with_outage(healthy(), 3, 3.3, every=3)
@@ -127,6 +155,31 @@ def test_longest_disruption_dns_traffic():
     c = check({"longest_disruption": {"max": "300ms", "traffic": "dns"}})
     assert_result(judge(c, ctx_for(healthy(), dns_ops(fail=[(2, 2.2)]))), True)
     assert_result(judge(c, ctx_for(healthy(), dns_ops(fail=[(2, 2.8)]))), False)
+
+
+def test_dns_answer_leaves_measures_when_an_address_left_the_answers():
+    def answered(t, answers):
+        return {**op(t, kind="dns"), "answers": answers}
+    ops = [answered(i / 5, ["10.0.1.1", "10.0.1.2"] if i / 5 < 5.2 else ["10.0.1.1"]) for i in range(50)]
+    res = judge(check({"dns_answer_leaves": {"address": "10.0.1.2", "after": "3s", "within": "3s"}}), ctx_for(dns=ops))
+    assert_result(res, True)
+    assert res.measured == pytest.approx(2.2) and "gone from +5.2s" in res.detail
+    res = judge(check({"dns_answer_leaves": {"address": "10.0.1.2", "after": "3s", "within": "2s"}}), ctx_for(dns=ops))
+    assert_result(res, False)
+    back = ops + [answered(10.5, ["10.0.1.2"])]           # still (again) in the last answer
+    res = judge(check({"dns_answer_leaves": {"address": "10.0.1.2", "after": "3s", "within": "3s"}}), ctx_for(dns=back))
+    assert_result(res, False)
+    assert "still in the last" in res.detail
+    assert_result(judge(check({"dns_answer_leaves": {"address": "10.0.1.2", "within": "1s"}}), ctx_for()), False)
+
+
+def test_served_checks_can_look_at_one_client():
+    ops = healthy() + [op(i / 10, lb="lb4", client="client2") for i in range(50)]
+    c = check({"served_by_excludes": {"lb": "lb4", "client": "client1"}})
+    assert_result(judge(c, ctx_for(ops)), True)
+    assert_result(judge(check({"served_by_excludes": {"lb": "lb4"}}), ctx_for(ops)), False)
+    assert_result(judge(check({"served_by_includes": {"lb": "lb4", "client": "client2"}}), ctx_for(ops)), True)
+    assert_result(judge(check({"all_lbs_served": {"expected": ["lb4"], "client": "client1"}}), ctx_for(ops)), False)
 
 
 def test_disruptions_count():

@@ -90,7 +90,7 @@ def test_shipped_scenarios_are_valid():
     for p in paths:
         s = load_scenario(p)
         assert s.name == p.stem
-        check_against_lab(s, REFERENCE, str(p))
+        check_against_lab(s, Lab(s.topology, load_topology(s.topology), Ledger(s.topology)), str(p))
 
 
 def test_faults_in_time_order_keep_file_order_for_ties():

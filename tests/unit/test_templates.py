@@ -94,8 +94,8 @@ def test_bird_accepts_its_config(tmp_path, node):
 
 
 def test_keepalived_vrrp3_fast_adverts_and_unicast_peer(tmp_path):
-    dns1 = only(rendered("dns1", "keepalived", tmp_path))
-    dns2 = only(rendered("dns2", "keepalived", tmp_path / "2"))
+    dns1 = rendered("dns1", "keepalived", tmp_path)["keepalived.conf"]
+    dns2 = rendered("dns2", "keepalived", tmp_path / "2")["keepalived.conf"]
     assert "vrrp_version 3" in dns1 and "advert_int 0.1" in dns1
     assert "priority 150" in dns1 and "priority 100" in dns2
     assert "unicast_src_ip 192.168.1.2" in dns1 and "192.168.1.3" in dns1
@@ -104,24 +104,46 @@ def test_keepalived_vrrp3_fast_adverts_and_unicast_peer(tmp_path):
 
 
 def test_keepalived_tracks_the_dns_watch_file(tmp_path):
-    conf = only(rendered("dns1", "keepalived", tmp_path))
-    block = conf[conf.index("track_file coredns_answers {"):]
-    assert block.startswith(f'track_file coredns_answers {{\n  file "{tmp_path}/nodes/dns1/dnswatch.ok"\n'
+    conf = rendered("dns1", "keepalived", tmp_path)["keepalived.conf"]
+    block = conf[conf.index("track_file coredns_watch {"):]
+    assert block.startswith(f'track_file coredns_watch {{\n  file "{tmp_path}/nodes/dns1/dnswatch.ok"\n'
                             "  weight 0 reverse\n}")
     instance = conf[conf.index("vrrp_instance dns_vip {"):]
-    assert "  track_file {\n    coredns_answers\n  }" in instance
-    assert "  track_script {\n    coredns_health\n  }" in instance     # the slow backstop stays
+    assert "  track_file {\n    coredns_watch\n  }" in instance
+    assert "  track_script {\n    coredns_backstop\n  }" in instance     # the slow backstop stays
+    assert "http://127.0.0.1:8080/health" in conf
     assert "init_file" not in conf      # keepalived must never overwrite the watch's verdict
+
+
+def test_keepalived_records_every_state_change_per_instance(tmp_path):
+    files = rendered("dns1", "keepalived", tmp_path)
+    instance = files["keepalived.conf"][files["keepalived.conf"].index("vrrp_instance dns_vip {"):]
+    assert f'  notify "/bin/sh {tmp_path}/nodes/dns1/keepalived-notify.sh"' in instance
+    script = tmp_path / "notify.sh"
+    script.write_text(files["keepalived-notify.sh"])
+    node_dir = tmp_path / "nodes" / "dns1"
+    node_dir.mkdir(parents=True)
+    for args, state in ((["INSTANCE", "dns_vip", "MASTER", "150"], "MASTER\n"),
+                        (["INSTANCE", "dns_vip", "FAULT", "150"], "FAULT\n")):
+        subprocess.run(["/bin/sh", str(script), *args], check=True)
+        assert (node_dir / "keepalived-dns_vip.vrrp").read_text() == state
+    # a name that could leave the directory is refused
+    assert subprocess.run(["/bin/sh", str(script), "INSTANCE", "../x", "MASTER", "1"]).returncode == 1
+    assert not (tmp_path / "nodes" / "x.vrrp").exists() and not (node_dir / "keepalived-..").exists()
 
 
 def test_zone_points_service_name_at_anycast_vip(tmp_path):
     files = rendered("dns1", "coredns", tmp_path)
     zone = next(t for n, t in files.items() if n.endswith(".db"))
     corefile = next(t for n, t in files.items() if n.endswith("Corefile"))
-    assert "$TTL 5" in zone
-    assert "lb  IN A  10.0.0.100" in zone
-    assert "ns  IN A   192.168.1.100" in zone
+    weights = next(t for n, t in files.items() if n.endswith(".weights"))
+    assert "payment.example. 5 IN SOA ns.payment.example. hostmaster.payment.example. 1 60 10 3600 5" in zone
+    assert "lb.payment.example. 5 IN A 10.0.0.100" in zone
+    assert "ns.payment.example. 5 IN A 192.168.1.100" in zone
+    assert "lb.payment.example.\n10.0.0.100 1\n" in weights
     assert "payment.example:53 {" in corefile and "prometheus 10.2.0.2:9153" in corefile
+    assert f"loadbalance weighted {tmp_path}/nodes/dns1/coredns.weights {{\n    reload 100ms" in corefile
+    assert "file " in corefile and "reload 100ms" in corefile
 
 
 def test_etcd_members_form_one_cluster_with_gateway(tmp_path):

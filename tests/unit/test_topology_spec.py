@@ -113,7 +113,7 @@ def test_link_to_missing_node():
 
 def test_missing_required_daemon_option():
     msg = errors_of(mutate(nodes__r1__asn=None))
-    assert "nodes.r1.asn: required field missing" in msg
+    assert "nodes.r1.asn: missing required option for role router (anycast needs BGP)" in msg
     msg = errors_of(mutate(nodes__lb1__asn=None))
     assert "nodes.lb1.asn: missing required option for role lb" in msg
     msg = errors_of(mutate(nodes__dns1__vrrp_priority=None))

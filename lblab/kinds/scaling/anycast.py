@@ -1,0 +1,58 @@
+"""anycast (the seed's advanced approach): the name resolves to one anycast VIP that every LB
+holds on `lo`; each LB's BIRD announces it over eBGP (TCP-MD5, BFD) while its LB server is
+ready, and the router spreads flows over one ECMP route with a nexthop per announcing LB.
+Sessions, nexthops and convergence are the router kind's (BGP is how routers learn here)."""
+from __future__ import annotations
+
+from lblab.daemons.announcer import BgpAnnouncer
+from lblab.daemons.bird import BirdRouter, BirdSpeaker
+from lblab.daemons.lbserver import LbServer
+from lblab.kinds.scaling.base import Problem, Record, ScalingMode, add_vip_to_loopback
+from lblab.kinds.scaling.registry import register
+from lblab.lab import flow_affinity
+from lblab.topology.model import Topology
+
+
+@register
+class Anycast(ScalingMode):
+    name = "anycast"
+    summary = "one anycast VIP announced over BGP by every healthy LB; the router spreads flows (ECMP)"
+
+    def problems(self, topo: Topology) -> list[Problem]:
+        problems = super().problems(topo)
+        if not topo.nodes_of("router"):
+            problems.append(("nodes", "anycast scaling needs a router node"))
+        return problems
+
+    def lb_problems(self, topo: Topology, name: str, spec) -> list[Problem]:
+        where = f"nodes.{name}"
+        problems = []
+        if spec.asn is None:
+            problems.append((f"{where}.asn", "missing required option for role lb (anycast needs BGP)"))
+        if not any(topo.shared_lans(name, r) for r in topo.nodes_of("router")):
+            problems.append((f"{where}.interfaces", "shares no LAN with a router (no BGP peer)"))
+        return problems
+
+    def router_problems(self, topo: Topology, name: str, spec) -> list[Problem]:
+        if spec.asn is None:
+            return [(f"nodes.{name}.asn", "missing required option for role router (anycast needs BGP)")]
+        return []
+
+    def records(self, topo: Topology) -> list[Record]:
+        return [Record(str(topo.service.anycast_vip))]
+
+    def lb_daemons(self, ctx):
+        daemons = [BirdSpeaker(ctx), LbServer(ctx)]
+        if not ctx.spec.standby:
+            daemons.append(BgpAnnouncer(ctx))
+        return daemons
+
+    def router_daemons(self, ctx):
+        return [BirdRouter(ctx)]
+
+    def configure_lb(self, lab: str, topo: Topology, node: str, ns) -> None:
+        add_vip_to_loopback(topo, ns)
+
+    def configure_router(self, lab: str, topo: Topology, node: str, ns) -> None:
+        if topo.nodes[node].flow_affinity:
+            flow_affinity.configure(lab, topo, node, ns)

@@ -12,19 +12,24 @@ from typing import Callable
 
 from lbapp.keys import config_key
 from lblab import faults
-from lblab.daemons.base import Daemon, NodeContext
+from lblab.daemons.base import Daemon, NodeContext, PythonDaemon
 from lblab.daemons.etcd import etcd_endpoints
 from lblab.kinds import kind_of, kinds
 from lblab.lab import netns, network, procs
 from lblab.lab.converge import wait_converged
 from lblab.lab.errors import DaemonNotReady, LabError
+from lblab.lab.forkserver import ForkClient
 from lblab.lab.ledger import Ledger, known_labs, lab_dir
+from lblab.lab.progress import READY, STARTED, Counts
 from lblab.lab.teardown import teardown
 from lblab.topology.load import load_topology, resolve_topology_path
+from lblab.paths import REPO_ROOT
 from lblab.topology.model import Topology, initial_lb_config
 
 Progress = Callable[[str], None]
 TOPOLOGY_SNAPSHOT = "topology.yaml"   # the file the lab was built from, as it was then
+FORKSERVER = "lab/forkserver"         # its process record in the ledger
+FORKSERVER_START_TIMEOUT = 30.0       # bring-up waits this long for it to have imported
 
 
 def _quiet(_message: str) -> None:
@@ -39,6 +44,9 @@ class Lab:
         self.ledger = ledger
         self.dir = lab_dir(name)
         self.python = sys.executable
+        self._daemons: dict[str, list[Daemon]] = {}
+        self._counts = Counts()
+        self.forkserver = ForkClient(self.dir / "forkserver.sock")
 
     # ------------------------------------------------------------------------------------
     # construction
@@ -76,7 +84,9 @@ class Lab:
 
     @classmethod
     def up(cls, topology: str, name: str | None = None, progress: Progress = _quiet,
-           converge_timeout: float = 60.0) -> "Lab":
+           converge_timeout: float = 60.0, counts: Counts | None = None) -> "Lab":
+        """Build the lab and wait until it has converged. ``progress`` gets one line per step,
+        ``counts`` the numbers of namespaces, links, daemons and checks done (progress bars)."""
         topo = load_topology(topology)
         name = name or topo.name
         ledger = Ledger(name)
@@ -87,40 +97,68 @@ class Lab:
         (ledger.dir / TOPOLOGY_SNAPSHOT).write_text(path.read_text())
         lab = cls(name, topo, ledger)
         try:
-            lab._bring_up(progress, converge_timeout)
+            lab._bring_up(progress, converge_timeout, counts or Counts())
         except BaseException:
             progress("bring-up failed: tearing down what was created")
             teardown(name, keep_logs=True)
             raise
         return lab
 
-    def _bring_up(self, progress: Progress, converge_timeout: float) -> None:
+    def _bring_up(self, progress: Progress, converge_timeout: float, counts: Counts) -> None:
         start = time.monotonic()
 
         def step(message: str) -> None:
             progress(f"[{time.monotonic() - start:5.1f}s] {message}")
 
+        daemons = self.all_daemons()
+        counts.expect(STARTED, len(daemons))
+        counts.expect(READY, len(daemons))
+        self._counts = counts
+        self._start_forkserver()
         step(f"building network: {len(self.topo.nodes)} nodes, {len(self.topo.lans)} LANs")
-        network.build(self.name, self.topo, self.ledger)
+        early = [d for d in daemons if d.before_links]
+        network.create_namespaces(self.name, self.topo, self.ledger, counts, first=[d.ctx.node for d in early],
+                                  created=lambda node: self.start_daemons(
+                                      [d for d in early if d.ctx.node == node], wait=False))
+        network.connect(self.name, self.topo, self.ledger, counts)
         if self.topo.dns.vip is not None:
-            for node in self.topo.nodes:
-                network.write_resolver(self.name, node, str(self.topo.dns.vip), self.ledger)
+            network.write_resolvers(self.name, list(self.topo.nodes), str(self.topo.dns.vip), self.ledger)
         step("network up; starting infrastructure daemons")
         self.ledger.set(phase="starting")
-        seeded = False
-        for wave in sorted({d.wave for d in self.all_daemons()}):
-            if wave > 0 and not seeded:    # later waves read their config from the DB
+        # Wave 0 starts at once; later waves read their config from the DB, so they start once
+        # the config DB is ready and seeded, while the rest of wave 0 may still be getting ready.
+        waiting: list[Daemon] = []
+        for wave in sorted({d.wave for d in daemons}):
+            members = [d for d in daemons if d.wave == wave]
+            self.start_daemons([d for d in members if d not in early], wait=False)
+            waiting += members
+            if wave == 0:
+                self.wait_all_ready([d for d in members if d.config_db])
                 self.seed_config()
-                seeded = True
-                step("config DB seeded")
-            self._start_wave(wave, step)
-        if not seeded:
-            self.seed_config()
+                step("config DB ready and seeded")
+        self.wait_all_ready(waiting)
+        kinds = sorted({d.name for d in daemons})
+        step(f"ready: {', '.join(f'{k} x{sum(d.name == k for d in daemons)}' for k in kinds)}")
+        self.forkserver.wait_until = 0.0
         step("waiting for convergence")
-        wait_converged(self, timeout=converge_timeout, progress=step)
+        wait_converged(self, timeout=converge_timeout, progress=step, counts=counts)
         elapsed = time.monotonic() - start
         self.ledger.set(phase="up", converged_s=round(elapsed, 2))
         step(f"converged in {elapsed:.1f}s")
+
+    def _start_forkserver(self) -> None:
+        """The preloaded interpreter that starts the lab's Python daemons (lblab.lab.forkserver),
+        in the host's namespace; it imports while the network is built."""
+        modules = sorted({d.preload for d in self.all_daemons() if isinstance(d, PythonDaemon) and d.preload})
+        if not modules:
+            return
+        log = self.dir / "forkserver.log"
+        self.ledger.add("process", FORKSERVER, node=None, daemon="forkserver", log=str(log), pid=-1, starttime=-1)
+        ident = procs.spawn(None, [self.python, "-m", "lblab.lab.forkserver", "--socket", str(self.forkserver.path),
+                                   "--preload", ",".join(modules)], log,
+                            env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"})
+        self.ledger.update("process", FORKSERVER, pid=ident.pid, starttime=ident.starttime)
+        self.forkserver.wait_until = time.monotonic() + FORKSERVER_START_TIMEOUT
 
     # ------------------------------------------------------------------------------------
     # nodes and daemons
@@ -141,8 +179,11 @@ class Lab:
         return [kind for kind in kinds() if kind.role in present]
 
     def daemons(self, node: str) -> list[Daemon]:
-        self.ns(node)
-        return kind_of(self.topo.nodes[node].role).daemons(self.ctx(node))
+        """The node's daemons (made once per node: the topology of a lab never changes)."""
+        if node not in self._daemons:
+            self.ns(node)
+            self._daemons[node] = kind_of(self.topo.nodes[node].role).daemons(self.ctx(node))
+        return list(self._daemons[node])
 
     def daemon(self, node: str, name: str) -> Daemon:
         daemons = self.daemons(node)
@@ -171,10 +212,8 @@ class Lab:
 
     def process_of(self, daemon: Daemon) -> procs.ProcessId | None:
         self.ledger.refresh()
-        for record in self.ledger.resources("process"):
-            if record.name == self._record_name(daemon):
-                return procs.ProcessId(record.data["pid"], record.data["starttime"])
-        return None
+        record = self.ledger.resource("process", self._record_name(daemon))
+        return None if record is None else procs.ProcessId(record.data["pid"], record.data["starttime"])
 
     def pids_of(self, daemon: Daemon) -> list[procs.ProcessId]:
         main = self.process_of(daemon)
@@ -199,11 +238,21 @@ class Lab:
         if main is None:
             self.ledger.add("process", record, node=daemon.ctx.node, daemon=daemon.name,
                             log=str(daemon.log_path), pid=-1, starttime=-1)
-        ident = procs.spawn(daemon.ctx.ns, daemon.command(), daemon.log_path, env=daemon.env())
+        ident = self._spawn(daemon)
         self.ledger.update("process", record, pid=ident.pid, starttime=ident.starttime)
+        self._counts.add(STARTED)
         if wait:
             self.wait_ready(daemon)
         return ident
+
+    def _spawn(self, daemon: Daemon) -> procs.ProcessId:
+        """Forked from the lab's preloaded interpreter when it may be, else a new process."""
+        fork = daemon.fork_spec() if isinstance(daemon, PythonDaemon) else None
+        if fork is not None:
+            ident = self.forkserver.spawn(daemon.ctx.ns, *fork, daemon.log_path, daemon.env())
+            if ident is not None:
+                return ident
+        return procs.spawn(daemon.ctx.ns, daemon.command(), daemon.log_path, env=daemon.env())
 
     def wait_ready(self, daemon: Daemon, timeout: float | None = None) -> None:
         timeout = timeout or daemon.ready_timeout
@@ -218,6 +267,7 @@ class Lab:
             except Exception as exc:  # a probe's own failure is just "not ready yet"
                 reason = f"{type(exc).__name__}: {exc}"
             if reason is None:
+                self._counts.add(READY)
                 return
             time.sleep(0.05)
         raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path,
@@ -240,18 +290,20 @@ class Lab:
         self.stop_daemon(daemon)
         self.start_daemon(daemon, wait=wait)
 
-    def _start_wave(self, wave: int, step: Progress) -> None:
-        daemons = [d for d in self.all_daemons() if d.wave == wave]
-        self.start_daemons(daemons)
-        kinds = sorted({d.name for d in daemons})
-        step(f"ready: {', '.join(f'{k} x{sum(d.name == k for d in daemons)}' for k in kinds)}")
-
     def start_daemons(self, daemons: list[Daemon], wait: bool = True) -> None:
-        """Start all, then wait for all in parallel: members of a cluster (etcd) are only ready
-        once enough of them run, so waiting for each in turn would never finish."""
-        for daemon in daemons:
-            self.start_daemon(daemon, wait=False)
-        if not wait or not daemons:
+        """Start all at once (a start forks a process, or waits for the forkserver to have
+        imported: none holds up another), then (with ``wait``) wait for all in parallel: members
+        of a cluster (etcd) are only ready once enough of them run."""
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            errors = [f.exception() for f in [pool.submit(self.start_daemon, d, False) for d in daemons]]
+        errors = [e for e in errors if e is not None]
+        if errors:
+            raise errors[0]
+        if wait:
+            self.wait_all_ready(daemons)
+
+    def wait_all_ready(self, daemons: list[Daemon]) -> None:
+        if not daemons:
             return
         with ThreadPoolExecutor(max_workers=16) as pool:
             futures = [pool.submit(self.wait_ready, d) for d in daemons]

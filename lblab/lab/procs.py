@@ -84,14 +84,15 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def spawn(ns: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None,
+def spawn(ns: str | None, argv: list[str], log_path: Path, env: dict[str, str] | None = None,
           cwd: Path | None = None) -> ProcessId:
-    """Start argv inside namespace ns in a session of its own, output appended to log_path."""
+    """Start argv inside namespace ns (None: this process's own) in a session of its own,
+    output appended to log_path."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         log.write(f"--- {time.strftime('%H:%M:%S')} start: {' '.join(argv)}\n".encode())
         log.flush()
-        proc = subprocess.Popen(netns.exec_argv(ns, argv), stdin=subprocess.DEVNULL, stdout=log,
+        proc = subprocess.Popen(netns.exec_argv(ns, argv) if ns else argv, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                                 env={**os.environ, **(env or {})}, cwd=cwd)
     _children[proc.pid] = proc

@@ -129,9 +129,16 @@ def serve(path: Path, preload: list[str]) -> None:
     listener.bind(str(path))
     os.chmod(path, 0o600)
     listener.listen(64)
+    listener.settimeout(1.0)
     print(f"forkserver: {len(preload)} module(s) preloaded, listening on {path}", flush=True)
     while True:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            if not path.exists():   # the lab is gone (torn down before it recorded this process)
+                return
+            continue
+        conn.settimeout(None)
         with conn:
             conn.settimeout(5.0)
             try:

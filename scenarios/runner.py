@@ -6,7 +6,7 @@ run_scenario(lab, scenario, out_dir):
      (bounded wait), announces the common start t0 (an epoch) through out_dir/start;
   3. waits until every generator has written its first operation (bounded), else aborts;
   4. applies the faults at t0 + at, in time order, while a poller thread samples the routes
-     that route_nexthops checks need;
+     that route_nexthops checks need (then ``RunOptions.during``, if given: the chaos soak);
   5. waits for the generators to stop by themselves (bounded; then SIGTERM, then SIGKILL);
   6. always (finally) stops leftover generators and calls lab.heal_all();
   7. loads the histories, analyses them, judges the checks, writes out_dir/result.json;
@@ -49,6 +49,9 @@ class RunOptions:
     exit_grace: float = 3.0         # beyond duration + timeouts before generators are stopped
     live: Callable[[str], None] | None = None   # one aggregated line per second
     log: Callable[[str], None] | None = None    # progress messages
+    # runs while the traffic flows, after the scenario's own faults (the chaos soak's nemesis);
+    # it may append entries to run.faults, which the result and the report then show
+    during: Callable[["_Run"], None] | None = None
 
 
 def _jsonable(value: Any) -> Any:
@@ -279,6 +282,8 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
             run.poller.start()
         run.wait_sending()
         run.apply_faults()
+        if opts.during is not None:
+            opts.during(run)
         run.wait_generators()
     except RunAborted as exc:
         error = str(exc)

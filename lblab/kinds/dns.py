@@ -8,7 +8,7 @@ from pydantic import Field
 
 from lblab.daemons.coredns import CoreDns, service_addresses
 from lblab.daemons.keepalived import Keepalived
-from lblab.kinds.base import Check, NodeKind, Problem
+from lblab.kinds.base import Check, Hazard, NodeKind, Problem
 from lblab.kinds.registry import register
 from lblab.lab import netns, probes
 from lblab.topology.model import NodeOptions, Topology
@@ -78,3 +78,16 @@ class Dns(NodeKind):
 
     def status(self, lab) -> dict:
         return {"dns_vip_holders": vip_holders(lab)}
+
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        """A DNS node down: with a VIP, the other takes it over (VRRPv3: three adverts, plus the
+        skew); lookups that were in flight, and HTTP requests resolving then, fail meanwhile."""
+        topo = lab.topo
+        if topo.dns.vip is None or len(lab.node_names("dns")) < 2:
+            return []
+        takeover = round(3 * topo.vrrp.advert_s + topo.vrrp.advert_s, 3)
+        return [Hazard("node_down", {"node": node}, {"dns": takeover, "http": takeover},
+                       f"VRRPv3 takeover: 3 adverts of {topo.vrrp.advert_s} s plus the skew")]
+
+    def fault_budget(self, lab) -> int:
+        return len(lab.node_names("dns")) - 1 if lab.topo.dns.vip is not None else 0

@@ -10,7 +10,7 @@ from lblab.daemons.announcer import Announcer
 from lblab.daemons.bird import BirdSpeaker
 from lblab.daemons.lbserver import LbServer
 from lblab.kinds.backend import LISTEN_BACKLOG
-from lblab.kinds.base import NodeKind, Problem
+from lblab.kinds.base import Hazard, NodeKind, Problem, bfd_floor
 from lblab.kinds.client import MANY_CONNECTIONS
 from lblab.kinds.registry import register
 from lblab.topology.model import NodeOptions, Topology
@@ -71,3 +71,40 @@ class Lb(NodeKind):
 
     def status(self, lab) -> dict:
         return {"announcers": announcing(lab)}
+
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        topo = lab.topo
+        lbserver = {"node": node, "daemon": "lbserver"}
+        if topo.nodes[node].standby:    # not in the route: users never reach it
+            return [Hazard("kill", lbserver)]
+        announce = topo.announce
+        withdraw = (announce.interval_ms * announce.fall + announce.timeout_ms) / 1000
+        why_withdraw = (f"the announcer withdraws after {announce.fall} failed readiness probes "
+                        f"({announce.interval_ms} ms apart, {announce.timeout_ms} ms timeout)")
+        bfd = bfd_floor(topo)
+        why_bfd = f"the router's BFD ({topo.bfd.interval_ms} ms x {topo.bfd.multiplier}) drops the silent LB"
+        hazards = [
+            Hazard("kill", lbserver, {"http": withdraw}, why_withdraw),
+            Hazard("stop", lbserver, {"http": withdraw}, why_withdraw),
+            Hazard("node_down", {"node": node}, {"http": bfd}, why_bfd),
+            Hazard("kill", {"node": node, "daemon": "bird"}, {"http": bfd},
+                   "the router sees the BGP session close (or BFD time out) and drops the LB"),
+            Hazard("stop", {"node": node, "daemon": "bird"}, {"http": bfd}, why_bfd),
+            Hazard("kill", {"node": node, "daemon": "announcer"}, {},
+                   "BIRD keeps the announcement; a new announcer re-asserts it"),
+            Hazard("loss", {"node": node, "percent": 1}, {"http": 0.0},
+                   "1% of the node's packets dropped: requests through it may fail while it lasts",
+                   while_held=True),
+        ]
+        uplink = next((lan for router in topo.nodes_of("router") for lan in topo.shared_lans(node, router)), None)
+        if uplink is not None:
+            hazards.append(Hazard("link_down", {"node": node, "peer": uplink}, {"http": bfd}, why_bfd))
+        control = [n for role in ("etcd", "redis") for n in lab.node_names(role)]
+        if control:
+            hazards.append(Hazard("partition", {"groups": [[node], control]}, {},
+                                  "the LB keeps serving its last config; changes arrive once healed"))
+        return hazards
+
+    def fault_budget(self, lab) -> int:
+        """Half the active LBs (rounded down) may fail at once: the rest carry the traffic."""
+        return max(1, len(active_lbs(lab.topo)) // 2) if active_lbs(lab.topo) else 0

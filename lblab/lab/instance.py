@@ -2,6 +2,7 @@
 (``scenarios.labapi.Lab``). Teardown is ``lblab.lab.teardown``: it works from the ledger alone."""
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -14,8 +15,8 @@ from lbapp.keys import config_key
 from lblab import faults
 from lblab.daemons.base import Daemon, NodeContext, PythonDaemon
 from lblab.daemons.etcd import etcd_endpoints
-from lblab.kinds import kind_of, kinds
-from lblab.lab import netns, network, procs
+from lblab.kinds import Hazard, kind_of, kinds
+from lblab.lab import configdb, netns, network, procs
 from lblab.lab.converge import wait_converged
 from lblab.lab.errors import DaemonNotReady, LabError
 from lblab.lab.forkserver import ForkClient
@@ -330,6 +331,24 @@ class Lab:
         config = json.dumps(initial_lb_config(self.topo))
         self.etcdctl("put", config_key(self.topo.service.lb_id), config)
 
+    def write_config(self, changes: dict) -> dict:
+        """Change the service's LB config as the console does (merge, validate, write etcd,
+        publish): {revision, committed_at}. The one place the chaos soak writes through."""
+        written = configdb.change_config(self, self.topo.service.lb_id, changes)
+        return {"revision": written["revision"], "committed_at": written["written_at"]}
+
+    def config_at(self, revision: int | None = None) -> dict | None:
+        """The service's LB config as etcd held it at ``revision`` (None: now):
+        {mod_revision, config}, or None when the key did not exist then."""
+        args = ["get", config_key(self.topo.service.lb_id), "-w", "json"]
+        if revision is not None:
+            args.append(f"--rev={revision}")
+        kvs = json.loads(self.etcdctl(*args).stdout).get("kvs") or []
+        if not kvs:
+            return None
+        return {"mod_revision": int(kvs[0]["mod_revision"]),
+                "config": json.loads(base64.b64decode(kvs[0]["value"]))}
+
     # ------------------------------------------------------------------------------------
     # the scenario runner's handle (scenarios.labapi.Lab)
     @property
@@ -358,6 +377,32 @@ class Lab:
 
     def heal_all(self) -> list[str]:
         return faults.heal_all(self)
+
+    def heal_fault(self, record: dict) -> list[str]:
+        return faults.heal(self, record)
+
+    def fault_nodes(self, action: str, params: dict) -> list[str]:
+        return faults.fault_nodes(self, action, params)
+
+    def hazards(self) -> list[tuple[str, str, Hazard]]:
+        """(role, node, hazard) for every fault the design survives, from the node kinds."""
+        return [(spec.role, node, hazard) for node, spec in self.topo.nodes.items()
+                for hazard in kind_of(spec.role).hazards(self, node)]
+
+    def fault_budgets(self) -> dict[str, int]:
+        """Role -> how many of its nodes may be faulted at once."""
+        return {kind.role: kind.fault_budget(self) for kind in self.kinds()}
+
+    def lb_status(self, node: str, timeout: float = 1.0) -> dict:
+        """An LB server's own view (its admin /-/status): config version, pid, ..."""
+        status, _, body = self.daemon(node, "lbserver").admin_request("GET", "/-/status", timeout)
+        if status != 200:
+            raise LabError(f"{node}: /-/status answered HTTP {status}")
+        return json.loads(body)
+
+    def daemon_states(self) -> dict[str, str]:
+        """node/daemon -> running, stopped, dead or never started."""
+        return {self._record_name(d): self.daemon_state(d) for d in self.all_daemons()}
 
     def route_nexthops(self, router: str, prefix: str) -> list[str]:
         return netns.route_nexthops(self.ns(router), prefix)

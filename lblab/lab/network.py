@@ -154,6 +154,13 @@ def write_resolvers(lab: str, nodes: list[str], nameserver: str, ledger: Ledger)
         (directory / "hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {node}\n")
 
 
+def lab_links(lab: str) -> list[str]:
+    """Root-namespace links that carry the lab's mark or its name tag."""
+    with IPRoute() as ipr:
+        links = [(link.get_attr("IFLA_IFNAME"), link.get_attr("IFLA_IFALIAS") or "") for link in ipr.get_links()]
+    return sorted(name for name, alias in links if alias == ALIAS_PREFIX + lab or name.startswith(lab_tag(lab)))
+
+
 def link_alias(name: str) -> str | None:
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=name)

@@ -75,6 +75,31 @@ def _own_namespaces(ledger: Ledger) -> list[str]:
     return [r.name for r in ledger.resources("netns") if r.name.startswith(prefix)]
 
 
+def leftovers(lab: str) -> dict[str, list]:
+    """Everything of ``lab`` still on the machine, found independently of its ledger (which
+    teardown removes): namespaces, root-side links (by the lab's mark or name tag), namespace
+    mounts, /etc/netns entries, processes whose command line names the lab's directory. Empty
+    once teardown is done."""
+    found: dict[str, list] = {}
+    prefix = netns.namespace_name(lab, "")
+    found["netns"] = sorted(n for n in os.listdir(netns.NETNS_DIR) if n.startswith(prefix)) \
+        if netns.NETNS_DIR.is_dir() else []
+    found["links"] = network.lab_links(lab)
+    with open("/proc/mounts") as mounts:
+        found["mounts"] = [line.split()[1] for line in mounts if f"{netns.NETNS_DIR}/{prefix}" in line]
+    found["etc_netns"] = sorted(p.name for p in netns.ETC_NETNS_DIR.glob(f"{prefix}*"))
+    marker = f"{RUN_ROOT}/{lab}/".encode()
+    found["processes"] = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in Path(f"/proc/{entry.name}/cmdline").read_bytes():
+                    found["processes"].append(int(entry.name))
+            except OSError:
+                pass
+    return {kind: items for kind, items in found.items() if items}
+
+
 def teardown(name: str, keep_logs: bool = False, progress: Callable[[str], None] = _quiet) -> dict:
     ledger = Ledger(name)
     if not ledger.exists():

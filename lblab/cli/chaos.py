@@ -1,6 +1,6 @@
 """`lblab chaos`: a chaos soak (nemesis + histories + checker) under steady traffic and config
-writes. Without --lab it brings up a lab of its own, tears it down at the end and checks that
-nothing of it is left; with --lab it uses that lab and leaves it running (healed)."""
+writes. A running lab named by --lab is used and left running (healed); otherwise a lab of that
+name is brought up, torn down at the end, and checked to have left nothing behind."""
 from __future__ import annotations
 
 import random
@@ -73,6 +73,7 @@ def run(args) -> int:
     from lblab.cli.scenario import print_report_path
     from lblab.cli.up import bring_up
     from lblab.lab.instance import Lab
+    from lblab.lab.ledger import Ledger
     from lblab.lab.teardown import leftovers, teardown
     from scenarios.chaos import ChaosOptions, conclude, run_chaos
     from scenarios.chaos.plan import Timing
@@ -86,8 +87,8 @@ def run(args) -> int:
         raise LabError("; ".join(f"--{name}: {why}" for name, why in problems))
     require_root()
     out_dir = Path(args.out or RESULTS_DIR) / f"chaos-{options.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    own = args.lab is None
-    lab = bring_up(args.topo, OWN_LAB, 60.0, console) if own else Lab.attach(args.lab)
+    own = not Ledger(args.lab).exists()
+    lab = bring_up(args.topo, args.lab, 60.0, console) if own else Lab.attach(args.lab)
     console.print(f"chaos: seed {options.seed}, {args.duration} on lab {lab.name}; results in {out_dir}", markup=False)
     try:
         result = run_chaos(lab, options, out_dir, log=console.print, live=console.print if args.live else None)
@@ -109,8 +110,9 @@ def add_parser(sub) -> None:
     p.add_argument("--duration", default="2m", help="how long the traffic runs (e.g. 90s, 10m; default 2m)")
     p.add_argument("--seed", type=int, help="seed of the fault and write schedule (default: random, printed)")
     p.add_argument("--faults", metavar="A,B,...", help="only these fault actions (default: every hazard of the lab)")
-    p.add_argument("--lab", help="run on this running lab (kept); default: bring up a lab of its own")
-    p.add_argument("--topo", default="reference", help="topology of the lab brought up (default: reference)")
+    p.add_argument("--lab", default=OWN_LAB, help=f"a running lab of this name is used (and kept); else one is "
+                                                 f"brought up under it and removed at the end (default {OWN_LAB})")
+    p.add_argument("--topo", default="reference", help="topology of a lab brought up (default: reference)")
     p.add_argument("--keep-lab", action="store_true", help="leave the lab this command brought up running")
     p.add_argument("--concurrency", type=int, default=2, help="faults at once, at most (default 2)")
     p.add_argument("--rate", type=float, default=40.0, help="HTTP requests/s per client (default 40)")

@@ -14,6 +14,11 @@ from lblab.lab import netns, probes
 from lblab.topology.model import NodeOptions, Topology
 
 
+# how long a node's resolver waits for an answer (the lab's resolv.conf); HTTP by name waits this
+# long on a lookup that was in flight when the VIP moved
+RESOLVER_TIMEOUT_S = 1
+
+
 class DnsOptions(NodeOptions):
     role: Literal["dns"]
     vrrp_priority: int | None = Field(default=None, ge=1, le=254)
@@ -81,13 +86,15 @@ class Dns(NodeKind):
 
     def hazards(self, lab, node: str) -> list[Hazard]:
         """A DNS node down: with a VIP, the other takes it over (VRRPv3: three adverts, plus the
-        skew); lookups that were in flight, and HTTP requests resolving then, fail meanwhile."""
+        skew); lookups sent meanwhile fail, and HTTP requests by name that wait on a lookup in
+        flight then fail when its resolver gives up."""
         topo = lab.topo
         if topo.dns.vip is None or len(lab.node_names("dns")) < 2:
             return []
         takeover = round(3 * topo.vrrp.advert_s + topo.vrrp.advert_s, 3)
-        return [Hazard("node_down", {"node": node}, {"dns": takeover, "http": takeover},
-                       f"VRRPv3 takeover: 3 adverts of {topo.vrrp.advert_s} s plus the skew")]
+        return [Hazard("node_down", {"node": node}, {"dns": takeover, "http": takeover + RESOLVER_TIMEOUT_S},
+                       f"VRRPv3 takeover: 3 adverts of {topo.vrrp.advert_s} s plus the skew (HTTP: and the "
+                       f"{RESOLVER_TIMEOUT_S} s resolver timeout of a lookup in flight)")]
 
     def fault_budget(self, lab) -> int:
         return len(lab.node_names("dns")) - 1 if lab.topo.dns.vip is not None else 0

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pyroute2 import IPRoute
 
 from lblab.kinds import kind_of
+from lblab.kinds.dns import RESOLVER_TIMEOUT_S
 from lblab.lab import netns
 from lblab.lab.ledger import Ledger
 from lblab.lab.netns import namespace_name
@@ -150,7 +151,7 @@ def write_resolvers(lab: str, nodes: list[str], nameserver: str, ledger: Ledger)
     for node, directory in directories.items():
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "resolv.conf").write_text(f"# lblab {lab}: the lab's DNS VIP\nnameserver {nameserver}\n"
-                                               "options timeout:1 attempts:2\n")
+                                               f"options timeout:{RESOLVER_TIMEOUT_S} attempts:2\n")
         (directory / "hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {node}\n")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from scenarios.history import load_history
 
 from . import checker as C
-from .recorder import STATUS_FILE, WRITES_FILE, read_lines
+from .recorder import HOST_FILE, STATUS_FILE, WRITES_FILE, read_lines
 
 PLAN_FILE = "chaos-plan.json"
 FINAL_FILE = "final.json"
@@ -117,8 +117,11 @@ def judge_dir(out: Path, result: dict[str, Any], resolve: Callable[[int], str | 
     checks = [_check(name, v, ok_detail[name]) for name, v in found.items()]
     violations = [v for vs in found.values() for v in vs]
     history = load_history(sorted(out.glob("history-*.jsonl")))
+    pressure = [(_rel(r["t"], t0), r["cpu_some_avg10"]) for r in read_lines(out / HOST_FILE)
+                if isinstance(r.get("cpu_some_avg10"), (int, float))]
     reported = [{"check": v.check, "message": v.message, "from": v.t_from, "to": v.t_to,
-                 "history": excerpt(v.t_from - CONTEXT, v.t_to + CONTEXT, spans, written, polls, history, t0)}
+                 "history": excerpt(v.t_from - CONTEXT, v.t_to + CONTEXT, spans, written, polls, history, t0,
+                                    pressure)}
                 for v in violations]
     summary = {
         "seed": plan["seed"], "duration": run_end,
@@ -129,6 +132,8 @@ def judge_dir(out: Path, result: dict[str, Any], resolve: Callable[[int], str | 
         "requests": {k: {n: ((result.get("analysis") or {}).get(k) or {}).get(n) for n in ("total", "ok", "failed")}
                      for k in ("http", "dns")},
         "violations": len(violations), "leftovers_checked": leftovers_checked,
+        "host_cpu_pressure": {"mean": round(sum(p for _, p in pressure) / len(pressure), 1),
+                              "max": max(p for _, p in pressure)} if pressure else None,
         "repeat": repeat_command(plan, result),
     }
     return {"checks": checks, "summary": summary, "violations": reported, "resolved": resolved}
@@ -145,9 +150,13 @@ def repeat_command(plan: dict[str, Any], result: dict[str, Any]) -> str:
 
 
 def excerpt(t_from: float, t_to: float, spans: list[C.FaultSpan], written: list[C.Write], polls: list[dict],
-            history, t0: float, bucket: float = 0.5) -> list[str]:
+            history, t0: float, pressure: list[tuple[float, float]] = (), bucket: float = 0.5) -> list[str]:
     """What happened in [t_from, t_to], one line per event, in time order."""
     lines: list[tuple[float, str]] = []
+    inside = [p for t, p in pressure if t_from <= t <= t_to]
+    if inside:
+        lines.append((t_from, f"host CPU pressure {min(inside):.0f}-{max(inside):.0f}% (share of time a runnable "
+                              "task waited for a CPU, 10 s average)"))
     for f in spans:
         if t_from <= f.start <= t_to:
             lines.append((f.start, f"fault {f.index} applied: {f.label}"))

@@ -6,6 +6,8 @@ a JSONL history in the result directory (times are epochs; the checker makes the
   (etcd revision, commit time) or failed (the write may still have been applied).
 - ``StatusPoller``: every LB server's /-/status, one thread per LB (a hung one delays no other):
   which config version and algorithm it serves, under which pid, or why it did not answer.
+- ``HostPressure``: the host's CPU pressure (PSI: the share of time some runnable task waited
+  for a CPU, over 10 s) every second, so a reader can tell a starved machine from a fault.
 - ``Nemesis``: applies each planned fault at its time and heals it after its hold; each fault's
   times, its ledger record and what went wrong.
 """
@@ -22,6 +24,8 @@ from .plan import PlannedWrite, Step
 
 WRITES_FILE = "config-writes.jsonl"
 STATUS_FILE = "lb-status.jsonl"
+HOST_FILE = "host-cpu.jsonl"
+PRESSURE = Path("/proc/pressure/cpu")
 
 
 class JsonLines:
@@ -116,6 +120,32 @@ class StatusPoller(_Worker):
                 record.update(error=_error(exc))
             self.out.write(record)
             self.stopping.wait(max(0.0, self.interval - (time.time() - started)))
+
+
+def cpu_pressure(text: str) -> float | None:
+    """'some avg10=91.47 avg60=...' -> 91.47 (percent), None if the line is not there."""
+    for line in text.splitlines():
+        if line.startswith("some "):
+            fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
+            try:
+                return float(fields["avg10"])
+            except (KeyError, ValueError):
+                return None
+    return None
+
+
+class HostPressure(_Worker):
+    def __init__(self, out: JsonLines, interval: float = 1.0, source: Path = PRESSURE):
+        super().__init__("chaos-host-pressure")
+        self.out, self.interval, self.source = out, interval, source
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.out.write({"t": time.time(), "cpu_some_avg10": cpu_pressure(self.source.read_text())})
+            except OSError:     # a kernel without PSI: nothing to record
+                return
+            self.stopping.wait(self.interval)
 
 
 class Nemesis:

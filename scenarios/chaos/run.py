@@ -26,7 +26,8 @@ from scenarios.spec import Scenario, parse_scenario
 
 from .judge import CHAOS_FILE, FINAL_FILE, PLAN_FILE, judge_dir
 from .plan import Timing, candidates, nemesis_plan, write_plan
-from .recorder import STATUS_FILE, WRITES_FILE, ConfigWriter, JsonLines, Nemesis, StatusPoller, read_lines
+from .recorder import (HOST_FILE, STATUS_FILE, WRITES_FILE, ConfigWriter, HostPressure, JsonLines, Nemesis,
+                       StatusPoller, read_lines)
 
 
 @dataclass
@@ -72,12 +73,12 @@ class _During:
         self.lab, self.plan, self.writes, self.lbs, self.out, self.options = lab, plan, writes, lbs, out, options
         self.nemesis: Nemesis | None = None
         self.workers: list = []
-        self.files = [JsonLines(out / WRITES_FILE), JsonLines(out / STATUS_FILE)]
+        self.files = [JsonLines(out / WRITES_FILE), JsonLines(out / STATUS_FILE), JsonLines(out / HOST_FILE)]
 
     def __call__(self, run) -> None:
-        writes, status = self.files
+        writes, status, host = self.files
         self.workers = [StatusPoller(self.lab.lb_status, lb, self.options.status_interval, status) for lb in self.lbs]
-        self.workers.append(ConfigWriter(self.lab.write_config, self.writes, run.t0, writes))
+        self.workers += [ConfigWriter(self.lab.write_config, self.writes, run.t0, writes), HostPressure(host)]
         for worker in self.workers:
             worker.start()
         self.nemesis = Nemesis(self.lab, self.plan, run.t0, run.sleep_until, run.log)

@@ -98,3 +98,11 @@ def test_bad_fault_lists_are_refused(text, message):
 def test_fault_lists():
     assert fault_actions(None) is None
     assert fault_actions("kill, node_down") == ["kill", "node_down"]
+
+
+def test_cpu_pressure_lines():
+    from scenarios.chaos.recorder import cpu_pressure
+
+    assert cpu_pressure("some avg10=91.47 avg60=95.37 avg300=91.24 total=4348167372\n"
+                        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n") == 91.47
+    assert cpu_pressure("") is None and cpu_pressure("some avg60=1") is None and cpu_pressure("some avg10=x") is None

@@ -47,7 +47,7 @@ def test_what_the_reference_design_tolerates():
     floors = {h.label(): h.disruption for _, _, h in REFERENCE.hazards()}
     assert floors["node_down node=lb2"] == {"http": 0.3}                      # BFD 100 ms x 3
     assert floors["kill node=lb1 daemon=lbserver"] == {"http": 0.28}          # 2 probes 100 ms apart + 80 ms
-    assert floors["node_down node=dns1"] == {"dns": 0.4, "http": 0.4}         # VRRPv3 0.1 s adverts
+    assert floors["node_down node=dns1"] == {"dns": 0.4, "http": 1.4}         # VRRPv3 0.1 s adverts (+ lookup)
     assert floors["kill node=etcd2 daemon=etcd"] == {}                        # users see nothing
 
 

@@ -9,14 +9,14 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 from lbapp.keys import config_key
 from lblab import faults
 from lblab.daemons.base import Daemon, NodeContext, PythonDaemon
 from lblab.daemons.etcd import etcd_endpoints
 from lblab.kinds import Hazard, kind_of, kinds
-from lblab.lab import configdb, netns, network, procs
+from lblab.lab import configdb, netns, procs
+from lblab.lab.bringup import Progress, bring_up
 from lblab.lab.converge import wait_converged
 from lblab.lab.errors import DaemonNotReady, LabError
 from lblab.lab.forkserver import ForkClient
@@ -24,13 +24,9 @@ from lblab.lab.ledger import Ledger, known_labs, lab_dir
 from lblab.lab.progress import READY, STARTED, Counts
 from lblab.lab.teardown import teardown
 from lblab.topology.load import load_topology, resolve_topology_path
-from lblab.paths import REPO_ROOT
 from lblab.topology.model import Topology, initial_lb_config
 
-Progress = Callable[[str], None]
 TOPOLOGY_SNAPSHOT = "topology.yaml"   # the file the lab was built from, as it was then
-FORKSERVER = "lab/forkserver"         # its process record in the ledger
-FORKSERVER_START_TIMEOUT = 30.0       # bring-up waits this long for it to have imported
 
 
 def _quiet(_message: str) -> None:
@@ -46,7 +42,7 @@ class Lab:
         self.dir = lab_dir(name)
         self.python = sys.executable
         self._daemons: dict[str, list[Daemon]] = {}
-        self._counts = Counts()
+        self.counts = Counts()        # bring-up's counts (daemons started and ready)
         self.forkserver = ForkClient(self.dir / "forkserver.sock")
 
     # ------------------------------------------------------------------------------------
@@ -98,68 +94,12 @@ class Lab:
         (ledger.dir / TOPOLOGY_SNAPSHOT).write_text(path.read_text())
         lab = cls(name, topo, ledger)
         try:
-            lab._bring_up(progress, converge_timeout, counts or Counts())
+            bring_up(lab, progress, converge_timeout, counts or Counts())
         except BaseException:
             progress("bring-up failed: tearing down what was created")
             teardown(name, keep_logs=True)
             raise
         return lab
-
-    def _bring_up(self, progress: Progress, converge_timeout: float, counts: Counts) -> None:
-        start = time.monotonic()
-
-        def step(message: str) -> None:
-            progress(f"[{time.monotonic() - start:5.1f}s] {message}")
-
-        daemons = self.all_daemons()
-        counts.expect(STARTED, len(daemons))
-        counts.expect(READY, len(daemons))
-        self._counts = counts
-        self._start_forkserver()
-        step(f"building network: {len(self.topo.nodes)} nodes, {len(self.topo.lans)} LANs")
-        early = [d for d in daemons if d.before_links]
-        network.create_namespaces(self.name, self.topo, self.ledger, counts, first=[d.ctx.node for d in early],
-                                  created=lambda node: self.start_daemons(
-                                      [d for d in early if d.ctx.node == node], wait=False))
-        network.connect(self.name, self.topo, self.ledger, counts)
-        if self.topo.dns.vip is not None:
-            network.write_resolvers(self.name, list(self.topo.nodes), str(self.topo.dns.vip), self.ledger)
-        step("network up; starting infrastructure daemons")
-        self.ledger.set(phase="starting")
-        # Wave 0 starts at once; later waves read their config from the DB, so they start once
-        # the config DB is ready and seeded, while the rest of wave 0 may still be getting ready.
-        waiting: list[Daemon] = []
-        for wave in sorted({d.wave for d in daemons}):
-            members = [d for d in daemons if d.wave == wave]
-            self.start_daemons([d for d in members if d not in early], wait=False)
-            waiting += members
-            if wave == 0:
-                self.wait_all_ready([d for d in members if d.config_db])
-                self.seed_config()
-                step("config DB ready and seeded")
-        self.wait_all_ready(waiting)
-        kinds = sorted({d.name for d in daemons})
-        step(f"ready: {', '.join(f'{k} x{sum(d.name == k for d in daemons)}' for k in kinds)}")
-        self.forkserver.wait_until = 0.0
-        step("waiting for convergence")
-        wait_converged(self, timeout=converge_timeout, progress=step, counts=counts)
-        elapsed = time.monotonic() - start
-        self.ledger.set(phase="up", converged_s=round(elapsed, 2))
-        step(f"converged in {elapsed:.1f}s")
-
-    def _start_forkserver(self) -> None:
-        """The preloaded interpreter that starts the lab's Python daemons (lblab.lab.forkserver),
-        in the host's namespace; it imports while the network is built."""
-        modules = sorted({d.preload for d in self.all_daemons() if isinstance(d, PythonDaemon) and d.preload})
-        if not modules:
-            return
-        log = self.dir / "forkserver.log"
-        self.ledger.add("process", FORKSERVER, node=None, daemon="forkserver", log=str(log), pid=-1, starttime=-1)
-        ident = procs.spawn(None, [self.python, "-m", "lblab.lab.forkserver", "--socket", str(self.forkserver.path),
-                                   "--preload", ",".join(modules)], log,
-                            env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"})
-        self.ledger.update("process", FORKSERVER, pid=ident.pid, starttime=ident.starttime)
-        self.forkserver.wait_until = time.monotonic() + FORKSERVER_START_TIMEOUT
 
     # ------------------------------------------------------------------------------------
     # nodes and daemons
@@ -241,7 +181,7 @@ class Lab:
                             log=str(daemon.log_path), pid=-1, starttime=-1)
         ident = self._spawn(daemon)
         self.ledger.update("process", record, pid=ident.pid, starttime=ident.starttime)
-        self._counts.add(STARTED)
+        self.counts.add(STARTED)
         if wait:
             self.wait_ready(daemon)
         return ident
@@ -268,7 +208,7 @@ class Lab:
             except Exception as exc:  # a probe's own failure is just "not ready yet"
                 reason = f"{type(exc).__name__}: {exc}"
             if reason is None:
-                self._counts.add(READY)
+                self.counts.add(READY)
                 return
             time.sleep(0.05)
         raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path,

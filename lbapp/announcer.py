@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import sys
 import time
 from urllib.parse import urlsplit
 
 from lbapp.birdctl import BirdControl
+from lbapp.healthwatch import Watcher, add_timing_options, log, write_atomic
 
 REASSERT_S = 1.0
 
@@ -44,87 +44,58 @@ def probe(host: str, port: int, path: str, timeout: float) -> tuple[bool, str]:
     return False, parts[1].decode(errors="replace") if len(parts) >= 2 else "bad response"
 
 
-class Announcer:
+class Announcer(Watcher):
     def __init__(self, args: argparse.Namespace):
+        super().__init__(args.interval, args.rise, args.fall)
         url = urlsplit(args.ready_url)
         self.host, self.port = url.hostname, url.port or 80
         self.path = url.path or "/"
         self.bird = BirdControl(args.bird_socket)
         self.protocol = args.protocol
-        self.interval = args.interval_ms / 1000
-        self.timeout = args.timeout_ms / 1000
-        self.rise, self.fall = args.rise, args.fall
+        self.timeout = args.timeout
         self.state_file = args.state_file
-        self.announcing = False
-        self.streak = 0          # consecutive results disagreeing with the current state
         self.last_assert = 0.0
-        self.stopping = False
-
-    def log(self, message: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {message}", flush=True)
 
     def write_state(self, reason: str) -> None:
-        if not self.state_file:
-            return
-        tmp = self.state_file + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump({"announcing": self.announcing, "since": time.time(), "reason": reason,
-                       "pid": os.getpid()}, handle)
-        os.replace(tmp, self.state_file)
+        if self.state_file:
+            write_atomic(self.state_file, json.dumps({
+                "announcing": self.state.up, "since": time.time(), "reason": reason, "pid": os.getpid()}))
 
     def apply(self) -> bool:
-        verb = "enable" if self.announcing else "disable"
+        verb = "enable" if self.state.up else "disable"
         try:
             self.bird.command(f"{verb} {self.protocol}")
             self.last_assert = time.monotonic()
             return True
         except (OSError, ConnectionError, RuntimeError) as exc:
-            self.log(f"BIRD control failed ({verb} {self.protocol}): {exc}")
+            log(f"BIRD control failed ({verb} {self.protocol}): {exc}")
             return False
 
-    def tick(self) -> None:
-        ok, detail = probe(self.host, self.port, self.path, self.timeout)
-        if ok == self.announcing:
-            self.streak = 0
-        else:
-            self.streak += 1
-            needed = self.rise if ok else self.fall
-            if self.streak >= needed:
-                self.announcing = ok
-                self.streak = 0
-                action = "announce" if ok else "withdraw"
-                self.log(f"{action}: LB readiness {detail} ({needed} in a row)")
-                self.apply()
-                self.write_state(detail)
-                return
+    def check(self) -> tuple[bool, str]:
+        return probe(self.host, self.port, self.path, self.timeout)
+
+    def changed(self, detail: str) -> None:
+        needed = self.state.rise if self.state.up else self.state.fall
+        log(f"{'announce' if self.state.up else 'withdraw'}: LB readiness {detail} ({needed} in a row)")
+        self.apply()
+        self.write_state(detail)
+
+    def ticked(self) -> None:
         # BIRD may have restarted (its config starts with the protocol disabled): re-assert.
         if time.monotonic() - self.last_assert >= REASSERT_S:
             self.apply()
 
-    def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
-        self.log(f"watching {self.host}:{self.port}{self.path} every {self.interval * 1000:.0f} ms "
-                 f"(rise {self.rise}, fall {self.fall}); BIRD protocol {self.protocol}")
+    def started(self) -> None:
+        log(f"watching {self.host}:{self.port}{self.path} every {self.interval * 1000:.0f} ms "
+            f"(rise {self.state.rise}, fall {self.state.fall}); BIRD protocol {self.protocol}")
         self.apply()  # start withdrawn
         self.write_state("starting")
-        next_tick = time.monotonic()
-        while not self.stopping:
-            self.tick()
-            next_tick += self.interval
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_tick = time.monotonic()
-        self.announcing = False
+
+    def stopped(self) -> None:
+        self.state.up = False
         self.apply()
         self.write_state("stopped")
-        self.log("stopped: withdrawn")
-        return 0
-
-    def _stop(self, *_):
-        self.stopping = True
+        log("stopped: withdrawn")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-url", required=True)
     parser.add_argument("--bird-socket", required=True)
     parser.add_argument("--protocol", default="vip")
-    parser.add_argument("--interval-ms", type=int, default=100)
-    parser.add_argument("--timeout-ms", type=int, default=80)
-    parser.add_argument("--rise", type=int, default=2)
-    parser.add_argument("--fall", type=int, default=2)
+    add_timing_options(parser, interval_ms=100, timeout_ms=80, rise=2, fall=2)
     parser.add_argument("--state-file")
     args = parser.parse_args(argv)
     if not urlsplit(args.ready_url).hostname:

@@ -5,6 +5,11 @@ Headers travel as flat lists of byte strings, four items per header
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lbapp.lbserver.requestrules import Rejection
+
 CRLF = b"\r\n"
 COLON = b": "
 SP = b" "
@@ -24,6 +29,8 @@ H_EXPECT = 5        # Expect: 100-continue is answered by the proxy itself
 H_XFP = 6           # X-Forwarded-Proto: replaced when the proxy sets it
 H_LENGTH = 7        # Content-Length: forwarded, and noted
 H_KEY = 8           # the header config.hash.key names: forwarded, and its value kept
+H_HOST = 9          # Host: exactly one (HTTP/1.1), valid, forwarded
+H_UPGRADE = 10      # Upgrade: hop-by-hop, noted (an upgrade request with a body is refused)
 
 REQUEST_HEADERS = {
     b"connection": H_CONNECTION,
@@ -31,8 +38,9 @@ REQUEST_HEADERS = {
     b"proxy-connection": H_DROP,
     b"te": H_DROP,
     b"trailer": H_DROP,
-    b"upgrade": H_DROP,
+    b"upgrade": H_UPGRADE,
     b"transfer-encoding": H_TE_BODY,
+    b"host": H_HOST,
     b"x-forwarded-for": H_XFF,
     b"expect": H_EXPECT,
     b"content-length": H_LENGTH,
@@ -115,6 +123,16 @@ def drop_named_headers(parts: list[bytes], start: int, names: set[bytes]) -> lis
     return kept
 
 
+def set_header(parts: list[bytes], start: int, lname: bytes, value: bytes) -> None:
+    """Set the value of the first header named ``lname`` in a flat header list (4 items per
+    header, from ``start``); append the header if there is none."""
+    for i in range(start, len(parts), 4):
+        if parts[i].lower() == lname:
+            parts[i + 2] = value
+            return
+    parts += (lname.title(), COLON, value, CRLF)
+
+
 def forwarded_for(existing: bytes | None, client_ip: bytes) -> bytes:
     """The X-Forwarded-For header line with the client appended (RFC 7239 order)."""
     if existing:
@@ -147,18 +165,27 @@ def local_response(code: int, lb_name: bytes, close: bool, head_only: bool,
 
 
 class LocalResponses:
-    """Pre-built LB responses by (code, close, head_only)."""
+    """Pre-built LB responses by (code, close, head_only), and refusals of bad requests (each
+    says why, and closes)."""
 
-    CODES = (400, 403, 405, 408, 413, 431, 500, 501, 502, 503, 504)
+    CODES = (400, 403, 405, 408, 413, 431, 500, 501, 502, 503, 504, 505)
 
     def __init__(self, lb_name: str) -> None:
-        name = lb_name.encode()
-        self._table = {(code, close, head_only): local_response(code, name, close, head_only)
+        self.name = lb_name.encode()
+        self._table = {(code, close, head_only): local_response(code, self.name, close, head_only)
                        for code in self.CODES for close in (False, True)
                        for head_only in (False, True)}
+        self._refusals: dict[str, bytes] = {}
 
     def get(self, code: int, close: bool, head_only: bool) -> bytes:
         return self._table[(code, close, head_only)]
+
+    def refusal(self, why: "Rejection") -> bytes:
+        response = self._refusals.get(why.reason)
+        if response is None:
+            response = self._refusals[why.reason] = local_response(
+                why.code, self.name, True, False, why.text.encode())
+        return response
 
 
 # Hash-key sources (config.hash.key): client_ip, path, header:<Name>.

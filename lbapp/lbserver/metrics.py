@@ -1,13 +1,11 @@
 """Prometheus metrics of the LB server.
 
-The request path only bumps plain Python integers held per backend (``RequestStats``); the
-metric families are built from them when Prometheus scrapes (``LBCollector``). Rare events
-(config refreshes) count in the same way.
+The request path only bumps plain Python integers (``lbapp.lbserver.stats``); the metric
+families are built from them when Prometheus scrapes (``LBCollector``).
 """
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -15,58 +13,11 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily)
 from prometheus_client.process_collector import ProcessCollector
 
+from lbapp.lbserver.slots import connection_states
+from lbapp.lbserver.stats import LATENCY_BOUNDS, LOCAL
+
 if TYPE_CHECKING:
     from lbapp.lbserver.runtime import Runtime
-
-LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                  1.0, 2.5, 5.0, 10.0, 30.0)
-LOCAL = "-"  # backend label of responses the LB generated itself (400, 503 ...)
-CLIENT_CLOSED = 499  # code recorded when the client left before the response was complete
-_MAX_CODE = 1000
-
-
-class RequestStats:
-    """Counters of one backend name (kept across config changes)."""
-
-    __slots__ = ("codes", "buckets", "latency_sum", "retries", "connect_failures",
-                 "timeouts", "ejections", "aborted")
-
-    def __init__(self) -> None:
-        self.codes = [0] * _MAX_CODE
-        self.buckets = [0] * (len(LATENCY_BOUNDS) + 1)
-        self.latency_sum = 0.0
-        self.retries = 0            # requests moved from this backend to another attempt
-        self.connect_failures: dict[str, int] = {}  # by reason
-        self.timeouts = 0
-        self.ejections = 0
-        self.aborted = 0            # responses cut off after they had started
-
-    def observe(self, code: int, seconds: float) -> None:
-        if code >= _MAX_CODE:
-            code = 0
-        self.codes[code] += 1
-        self.buckets[bisect_left(LATENCY_BOUNDS, seconds)] += 1
-        self.latency_sum += seconds
-
-    def failure(self, reason: str) -> None:
-        self.connect_failures[reason] = self.connect_failures.get(reason, 0) + 1
-
-
-class ConfigStats:
-    """What config sync did: refreshes by (source, result), rejections, what is applied."""
-
-    def __init__(self) -> None:
-        self.refreshes: dict[tuple[str, str], int] = {}
-        self.rejected = 0
-        self.version = 0
-        self.applied_at = 0.0     # wall clock, seconds
-        self.health_revision = 0
-        self.redis_connected = False
-        self.etcd_ok = False
-
-    def refreshed(self, source: str, result: str) -> None:
-        key = (source, result)
-        self.refreshes[key] = self.refreshes.get(key, 0) + 1
 
 
 class LBCollector:
@@ -120,13 +71,7 @@ class LBCollector:
                 failures.add_metric([name, reason], count)
         yield from (requests, latency, retries, failures, ejections, aborted)
 
-        yield _gauge("lbapp_lb_client_connections", "Open client connections.",
-                     len(rt.clients))
-        yield _counter("lbapp_lb_client_connections_accepted", "Client connections accepted.",
-                       rt.connections_accepted)
-        yield _counter("lbapp_lb_client_connections_rejected",
-                       "Client connections refused over max_connections.",
-                       rt.connections_rejected)
+        yield from _client_families(rt)
         yield _gauge("lbapp_lb_ready", "1 while /-/ready answers 200.", int(rt.ready()))
         yield _gauge("lbapp_lb_draining", "1 once draining has started.", int(rt.draining))
 
@@ -169,6 +114,40 @@ class LBCollector:
                      int(cs.redis_connected))
         yield _gauge("lbapp_lb_etcd_reachable", "1 if the last etcd read succeeded.",
                      int(cs.etcd_ok))
+
+
+def _client_families(rt: "Runtime"):
+    """Client connections and their slots: exhaustion shows as ``..._rejected`` rising (every
+    slot taken by a connection that was not idle), ``..._evicted`` (idle ones closed to make
+    room) and the states of the open ones against ``..._limit``."""
+    stats = rt.client_stats
+    yield _gauge("lbapp_lb_client_connections", "Open client connections.", len(rt.clients))
+    yield _gauge("lbapp_lb_client_connections_limit", "Client connection slots "
+                 "(max_connections).", rt.max_connections)
+    yield _by_label(GaugeMetricFamily, "lbapp_lb_client_connection_states",
+                    "Open client connections by state (busy: a request in progress, head: a "
+                    "request head awaited or being read, idle: keep-alive).", "state",
+                    connection_states(rt))
+    yield _counter("lbapp_lb_client_connections_accepted", "Client connections accepted.",
+                   stats.accepted)
+    yield _counter("lbapp_lb_client_connections_rejected",
+                   "Client connections refused (503) because every slot was busy.",
+                   stats.rejected)
+    yield _counter("lbapp_lb_client_connections_evicted",
+                   "Idle client connections closed to make room for new ones.", stats.evicted)
+    yield _by_label(CounterMetricFamily, "lbapp_lb_client_timeouts",
+                    "Client connections closed by a timer (request_head: 408).", "timeout",
+                    stats.timeouts)
+    yield _by_label(CounterMetricFamily, "lbapp_lb_requests_rejected",
+                    "Requests refused as malformed or unsafe to forward.", "reason",
+                    stats.rejected_requests)
+
+
+def _by_label(kind, name: str, doc: str, label: str, counts: dict[str, int]):
+    family = kind(name, doc, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

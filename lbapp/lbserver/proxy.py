@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from lbapp.lbserver.http import (COLON, CONTINUE_100, CRLF, H_CONNECTION, H_EXPECT, H_KEY,
-                                 H_LENGTH, H_TE_BODY, H_XFF, HTTP11_CRLF, IDEMPOTENT_METHODS,
-                                 LAST_CHUNK, SP,
-                                 SIMPLE_CONNECTION_VALUES, connection_tokens, drop_named_headers,
-                                 extra_hop_headers, forwarded_for, is_token_value, request_key)
-from lbapp.lbserver.metrics import CLIENT_CLOSED, LATENCY_BOUNDS
+from lbapp.lbserver.http import (COLON, CONTINUE_100, CRLF, H_HOST, HTTP11_CRLF,
+                                 IDEMPOTENT_METHODS, KEY_HEADER, LAST_CHUNK, SP,
+                                 drop_named_headers, forwarded_for, request_key, set_header)
+from lbapp.lbserver.requesthead import (CHUNK_SLICE, F_AUTHORITY, F_BODY, F_CHUNKED, F_DROP,
+                                        F_EXPECT, F_HOST, F_KEY, F_XFF, MAX_HEADER_ITEMS,
+                                        RequestHead)
+from lbapp.lbserver.requestrules import (FRAGMENT, HEAD_TOO_LARGE, INVALID_HOST, MALFORMED,
+                                         MAX_HEAD_BYTES, SLASH, Rejection, valid_host)
+from lbapp.lbserver.slots import make_room
+from lbapp.lbserver.stats import CLIENT_CLOSED, LATENCY_BOUNDS
 
 if TYPE_CHECKING:
     from lbapp.lbserver.runtime import Runtime, Snapshot
@@ -37,19 +41,7 @@ BLOCK_UPSTREAM = 1   # the backend connection's write buffer is full
 BLOCK_BUFFER = 2     # body held while no backend connection is attached is at its limit
 BLOCK_PIPELINE = 4   # a pipelined request waits for the response in progress
 
-# Bits of ClientConnection.hflags: what the request's headers said.
-F_BODY = 1        # Content-Length other than 0
-F_CHUNKED = 2     # Transfer-Encoding (chunked)
-F_CONNECTION = 4  # a Connection header (so keep-alive does not tell the HTTP version)
-F_DROP = 8        # the Connection header named more headers to drop (conn_drop)
-F_XFF = 16        # X-Forwarded-For present (xff_in)
-F_EXPECT = 32     # Expect: 100-continue
-F_KEY = 64        # the hash-key header (key_value)
-
 _NO_BODY: tuple = ()
-# A request head (request line and headers) larger than this is refused with 431; llhttp has
-# no limit of its own.
-MAX_HEAD_BYTES = 64 * 1024
 
 
 class _Discard(list):
@@ -62,15 +54,13 @@ class _Discard(list):
 DISCARD = _Discard()
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(RequestHead, asyncio.Protocol):
     __slots__ = (
-        "rt", "clock", "transport", "parser", "client_ip", "xff_own", "xff_tail", "last_active",
-        "closing",
+        "rt", "clock", "transport", "parser", "client_ip", "xff_own", "xff_tail", "idle_since",
+        "closing", "head_deadline",
         "deferred", "read_blocked", "write_blocked", "busy", "reading_head", "head_bytes",
-        # request being parsed (hflags: F_* bits of the headers seen)
-        "url", "hdrs", "hflags", "xff_in", "key_value", "conn_drop",
         # exchange in progress
-        "t0", "method", "is_head", "http10", "close_after", "req_done", "status", "head",
+        "t0", "method", "is_head", "close_after", "req_done", "status", "head",
         "body_parts", "body_size", "up_out", "snap", "balancer", "backend", "in_attempt",
         "upstream", "reused", "connect_token", "tried", "stale_retried", "response_timeout",
     )
@@ -87,6 +77,7 @@ class ClientConnection(asyncio.Protocol):
         self.busy = False
         self.reading_head = False
         self.head_bytes = 0
+        self.head_deadline = 0.0  # Clock time the request head being read must be done by
         self.upstream: UpstreamConnection | None = None
         self.backend: Backend | None = None
         self.in_attempt = False
@@ -96,18 +87,24 @@ class ClientConnection(asyncio.Protocol):
         self.url = b""
         self.hdrs: list[bytes] = [b"", SP, b"", HTTP11_CRLF]
         self.hflags = 0
+        self.dropped = 0
         self.xff_in: bytes | None = None
         self.key_value: bytes | None = None
         self.conn_drop: set[bytes] | None = None
-        self.http10: bool | None = None
+        self.host: bytes | None = None
+        self.host_ok: bytes | None = None  # the last Host value found valid on this connection
+        self.chunk_lines = self.chunk_data = self.chunk_overhead = self.chunk_seq = 0
+        self.chunk_pending = self.te_seen = False
+        self.trailers = self.trailer_bytes = 0
+        self.http10 = False
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         rt = self.rt
         self.transport = transport  # type: ignore[assignment]
-        rt.connections_accepted += 1
-        if len(rt.clients) >= rt.max_connections:
-            rt.connections_rejected += 1
+        rt.client_stats.accepted += 1
+        if len(rt.clients) >= rt.max_connections and not make_room(rt):
+            rt.client_stats.rejected += 1
             self.closing = True
             transport.write(rt.local.get(503, True, False))  # type: ignore[attr-defined]
             transport.close()
@@ -118,7 +115,10 @@ class ClientConnection(asyncio.Protocol):
         self.xff_own = forwarded_for(None, self.client_ip)
         self.xff_tail = self.xff_own + rt.request_tail  # the end of a plain request's head
         self.parser = httptools.HttpRequestParser(self)
-        self.last_active = rt.clock.now
+        # The first request's head is timed from the connection's start.
+        self.idle_since = rt.clock.now
+        self.head_deadline = deadline = self.idle_since + rt.head_timeout
+        rt.head_timers.append((deadline, self))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.rt.clients.discard(self)
@@ -132,28 +132,67 @@ class ClientConnection(asyncio.Protocol):
             stats.observe(self.status or CLIENT_CLOSED, perf_counter() - self.t0)
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self.clock.now
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
+        timed = False
+        if not self.head_deadline and not self.busy:
+            # The first bytes of a request head: the rest must follow within the timeout.
+            self.head_deadline = self.clock.now + self.rt.head_timeout
+            timed = True
+        if self.chunk_lines:  # inside a chunked request body since an earlier read
+            if not self._feed_chunked(data):
+                return
+        else:
+            try:
+                self.parser.feed_data(data)
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+                self._feed_failed(exc, data)
+                return
+        if self.reading_head:  # a request head still incomplete after this read
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self.reject(HEAD_TOO_LARGE)
+                return
+        if timed and self.head_deadline:
+            self.rt.head_timers.append((self.head_deadline, self))
+        if self.up_out:  # request body bytes (a bodiless request's head went out at once)
+            self._flush_up()
+
+    def _feed_chunked(self, data: bytes) -> bool:
+        """Feed a read that goes on with a chunked body, in slices, counting the bytes of its
+        framing (extensions, trailers) slice by slice. False if the connection is done."""
+        view = memoryview(data)
+        for start in range(0, len(data), CHUNK_SLICE):
+            piece = view[start:start + CHUNK_SLICE]
+            active, seq, before = self.chunk_lines, self.chunk_seq, self.chunk_data
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade as exc:
+                self._feed_failed(httptools.HttpParserUpgrade(start + exc.args[0]), data)
+                return False
+            except httptools.HttpParserError as exc:
+                self._feed_failed(exc, data)
+                return False
+            if self.closing:
+                return False
+            if active and self.chunk_lines and self.chunk_seq == seq:  # the same body went on
+                self._count_chunk_overhead(len(piece) - (self.chunk_data - before))
+                if self.closing:
+                    return False
+        return True
+
+    def _feed_failed(self, exc: Exception, data: bytes) -> None:
+        if isinstance(exc, httptools.HttpParserUpgrade):
             # Upgrade is hop-by-hop and was not forwarded: what follows is the next request.
             rest = data[exc.args[0]:]
             if rest and not self.closing:
                 self.data_received(rest)
-                return
-        except httptools.HttpParserCallbackError:
+        elif isinstance(exc, httptools.HttpParserCallbackError):
             log.exception("internal error while handling a request")
             self._fatal(500)
-            return
-        except httptools.HttpParserError:
-            self._fatal(400)
-            return
-        if self.reading_head:  # a request head still incomplete after this read
-            self.head_bytes += len(data)
-            if self.head_bytes > MAX_HEAD_BYTES:
-                self._fatal(431)
-                return
-        if self.up_out:  # request body bytes (a bodiless request's head went out at once)
+        else:
+            self.reject(MALFORMED)
+        if self.up_out and not self.closing:
+            # The bad bytes followed a complete request (their refusal waits for its response):
+            # what the parser produced for that request before them still goes out.
             self._flush_up()
 
     def pause_writing(self) -> None:
@@ -175,10 +214,6 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.deferred is not None or self.busy:
             if self.deferred is None:
-                # The parser is about to overwrite what it knows of the request in progress
-                # (it still holds its HTTP version: the new one follows the URL).
-                if self.http10 is None:
-                    self.http10 = self.parser.get_http_version() != "1.1"
                 self.deferred = []
                 self._block(BLOCK_PIPELINE)
             self.deferred.append((self.on_url, (url,)))
@@ -189,58 +224,48 @@ class ClientConnection(asyncio.Protocol):
         # The request line (method, url) in the first 4 items, then 4 items per header.
         self.hdrs = [b"", SP, b"", HTTP11_CRLF]
         self.hflags = 0
+        self.dropped = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.deferred is not None:
-            self.deferred.append((self.on_header, (name, value)))
+        if not self.reading_head:
+            self._header_outside_head(name, value)
             return
         kind = self.rt.request_header_exact.get(name)
         if kind is None:
             kind = self.rt.request_header_kinds.get(name.lower(), 0)
         if not kind:
             self.hdrs.extend((name, COLON, value, CRLF))
+        elif kind == H_HOST and not self.hflags & F_HOST:
+            if value != self.host_ok:
+                if not valid_host(value):
+                    self.reject(INVALID_HOST)
+                    return
+                self.host_ok = value
+            self.hflags |= F_HOST
+            self.host = value
+            self.hdrs.extend((name, COLON, value, CRLF))
         else:
             self._special_header(kind, name, value)
-
-    def _special_header(self, kind: int, name: bytes, value: bytes) -> None:
-        if kind == H_LENGTH:
-            self.hdrs.extend((name, COLON, value, CRLF))
-            if value.strip() != b"0":
-                self.hflags |= F_BODY
-        elif kind == H_CONNECTION:
-            self.hflags |= F_CONNECTION
-            if value not in SIMPLE_CONNECTION_VALUES:
-                extra = extra_hop_headers(connection_tokens(value))
-                if extra:
-                    self.conn_drop = (extra if not self.hflags & F_DROP
-                                      else self.conn_drop | extra)
-                    self.hflags |= F_DROP
-        elif kind == H_KEY:
-            self.hdrs.extend((name, COLON, value, CRLF))
-            self.key_value = value
-            self.hflags |= F_KEY
-        elif kind == H_XFF:
-            self.xff_in = value if not self.hflags & F_XFF else self.xff_in + b", " + value
-            self.hflags |= F_XFF
-        elif kind == H_TE_BODY:
-            self.hflags |= F_CHUNKED  # llhttp accepted it, so it ends in chunked
-        elif kind == H_EXPECT:
-            if is_token_value(value, b"100-continue"):
-                self.hflags |= F_EXPECT
-            else:
-                self.hdrs.extend((name, COLON, value, CRLF))
-        # other hop-by-hop headers (and a client's X-Forwarded-Proto) are dropped
 
     def on_headers_complete(self) -> None:
         p = self.parser
         if self.deferred is not None:
+            if self.te_seen:
+                self.te_seen = False
+                self._chunked_body_starts()
             # The parser moves on before replay: capture what it knows about this request now.
             self.deferred.append((self._start_exchange, (
-                p.get_method(), p.should_keep_alive(), p.get_http_version() != "1.1")))
+                p.get_method(), p.should_keep_alive(), p.get_http_version(),
+                p.should_upgrade())))
             return
-        self._start_exchange(p.get_method(), p.should_keep_alive(), None)
+        if self.hflags & F_CHUNKED:
+            self._chunked_body_starts()
+        self._start_exchange(p.get_method(), p.should_keep_alive(), None, None)
 
     def on_body(self, data: bytes) -> None:
+        if self.chunk_lines:  # in real time, whether this request's events are held or not
+            self.chunk_data += len(data)
+            self.chunk_pending = False
         if self.deferred is not None:
             self.deferred.append((self.on_body, (data,)))
             return
@@ -250,6 +275,8 @@ class ClientConnection(asyncio.Protocol):
             self._body_pieces((data,), len(data))
 
     def on_message_complete(self) -> None:
+        if self.chunk_lines:
+            self.chunk_lines = 0
         if self.deferred is not None:
             self.deferred.append((self.on_message_complete, ()))
             return
@@ -258,22 +285,32 @@ class ClientConnection(asyncio.Protocol):
             self._body_pieces((LAST_CHUNK,), 0)
 
     # -- the exchange -----------------------------------------------------------------------
-    def _start_exchange(self, method: bytes, keep_alive: bool, http10: bool | None) -> None:
+    def _start_exchange(self, method: bytes, keep_alive: bool, version: str | None,
+                        upgrade: bool | None) -> None:
+        """The head is complete. ``version`` and ``upgrade`` are what the parser said when the
+        head was parsed (None: ask it now, it has not moved on)."""
         if self.deferred is not None:  # replayed while an earlier pipelined request is busy
-            self.deferred.append((self._start_exchange, (method, keep_alive, http10)))
+            self.deferred.append((self._start_exchange, (method, keep_alive, version, upgrade)))
             return
-        rt = self.rt
         flags = self.hflags
+        url = self.url
+        # The common case: an HTTP/1.1 keep-alive request with one Host and no header that
+        # needs care, an origin-form target and few headers; it needs none of the checks.
+        plain = (flags == F_HOST and keep_alive and url[0] == SLASH and FRAGMENT not in url
+                 and len(self.hdrs) <= MAX_HEADER_ITEMS)
+        if not plain:
+            refused = self._check_head(method, version, upgrade)
+            if refused is not None:
+                self.reject(refused)
+                return
+        rt = self.rt
         self.busy = True
         self.reading_head = False
+        self.head_deadline = 0.0
         self.t0 = perf_counter()
         self.method = method
         self.is_head = method == b"HEAD"
         self.close_after = not keep_alive or rt.draining
-        if http10 is None and not flags & F_CONNECTION:
-            # Without a Connection header, keep-alive is exactly "HTTP/1.1" (RFC 9112 9.3).
-            http10 = not keep_alive
-        self.http10 = http10  # None: ask the parser if it ever matters (can_chunk)
         self.status = 0
         self.backend = None
         self.tried = None
@@ -281,38 +318,49 @@ class ClientConnection(asyncio.Protocol):
         has_body = flags & (F_BODY | F_CHUNKED)
         self.req_done = not has_body
         snap = rt.snapshot
-        if snap is None or method == b"CONNECT":
-            self._respond_local(503 if snap is None else 405)
+        if snap is None:
+            self._respond_local(503)
             return
         hdrs = self.hdrs
         hdrs[0] = method
         hdrs[2] = self.url
-        if not flags:  # no header that needs care: the common case
+        if plain:
+            self.http10 = False
             hdrs.append(self.xff_tail)
             self.head = b"".join(hdrs)
             self.body_parts = _NO_BODY
+            if len(self.head) > MAX_HEAD_BYTES:
+                self.busy = False
+                self.reject(HEAD_TOO_LARGE)
+                return
         else:
+            flags = self.hflags  # as _check_head left them
             if flags & F_DROP:
                 hdrs = drop_named_headers(hdrs, 4, self.conn_drop)
+            if not flags & F_HOST:  # HTTP/1.0 without one; HTTP/1.1 (as forwarded) needs one
+                hdrs += (b"Host", COLON, self.host, CRLF)
+            elif flags & F_AUTHORITY:
+                set_header(hdrs, 4, b"host", self.host)
             hdrs.append(forwarded_for(self.xff_in, self.client_ip) if flags & F_XFF
                         else self.xff_own)
             hdrs.append(rt.request_tail_chunked if flags & F_CHUNKED else rt.request_tail)
             self.head = b"".join(hdrs)
+            if len(self.head) > MAX_HEAD_BYTES:
+                self.busy = False
+                self.reject(HEAD_TOO_LARGE)
+                return
             if has_body:
                 self.body_parts = []
                 self.body_size = 0
-                if flags & F_EXPECT and self.can_chunk():  # i.e. HTTP/1.1
+                if flags & F_EXPECT and not self.http10:
                     self.transport.write(CONTINUE_100)
             else:
                 self.body_parts = _NO_BODY
         self._dispatch(snap, rt.excluded)
 
     def can_chunk(self) -> bool:
-        """Whether the client speaks HTTP/1.1 (chunked responses, 100 Continue)."""
-        http10 = self.http10
-        if http10 is None:
-            http10 = self.http10 = self.parser.get_http_version() != "1.1"
-        return not http10
+        """Whether the client speaks HTTP/1.1 (chunked responses)."""
+        return not self.http10
 
     def _dispatch(self, snap: "Snapshot", exclude, no_backend: int = 503) -> None:
         """Pick a backend for the request and start an attempt on it; answer ``no_backend``
@@ -320,8 +368,10 @@ class ClientConnection(asyncio.Protocol):
         balancer = snap.balancer
         key = None
         if snap.key_kind:
-            key = request_key(snap.key_kind, self.client_ip, self.url,
-                              self.key_value if self.hflags & F_KEY else None)
+            value = self.key_value if self.hflags & F_KEY else None
+            if snap.key_kind == KEY_HEADER and snap.key_header == b"host":
+                value = self.host or None
+            key = request_key(snap.key_kind, self.client_ip, self.url, value)
         name = balancer.pick(key, exclude)
         if name is None and self.rt.excluded:
             # Everything left is ejected: better to try an ejected backend than to fail.
@@ -477,7 +527,7 @@ class ClientConnection(asyncio.Protocol):
         if self.close_after:
             self._close()
             return
-        self.last_active = self.clock.now
+        self.idle_since = self.clock.now
         if self.read_blocked & (BLOCK_UPSTREAM | BLOCK_BUFFER):
             self._unblock(BLOCK_UPSTREAM | BLOCK_BUFFER)
         if self.deferred is not None:
@@ -509,7 +559,7 @@ class ClientConnection(asyncio.Protocol):
         if self.close_after:
             self._close()
             return
-        self.last_active = self.rt.clock.now
+        self.idle_since = self.rt.clock.now
         if self.read_blocked & (BLOCK_UPSTREAM | BLOCK_BUFFER):
             self._unblock(BLOCK_UPSTREAM | BLOCK_BUFFER)
         if self.deferred is not None:
@@ -528,25 +578,37 @@ class ClientConnection(asyncio.Protocol):
         if self.up_out:
             self._flush_up()
         if self.deferred is None:
+            if self.reading_head and not self.head_deadline:
+                # Part of the next head arrived while the last request was served.
+                self.head_deadline = deadline = self.clock.now + self.rt.head_timeout
+                self.rt.head_timers.append((deadline, self))
             self._unblock(BLOCK_PIPELINE)
 
     def _close(self) -> None:
         if not self.closing:
             self.closing = True
+            self.reading_head = False
             self.deferred = DISCARD
             self.transport.close()
 
-    def _fatal(self, code: int) -> None:
-        """Malformed request (400) or internal error: answer if nothing was sent, close."""
+    def reject(self, why: Rejection) -> None:
+        """Refuse the request being read: answer (after any response still due) and close."""
+        if not self.closing:
+            self.rt.client_stats.rejected_request(why.reason)
+            self._fatal(why.code, self.rt.local.refusal(why))
+
+    def _fatal(self, code: int, response: bytes | None = None) -> None:
+        """A refused request, a timeout (408) or an internal error (500): answer if nothing
+        was sent yet, and close."""
         if self.closing:
             return
-        if self.busy and self.req_done and code in (400, 431):
+        if self.busy and self.req_done and code != 500:
             # The bad bytes follow a complete request still being answered: answer that one
-            # first, then the 400, in order.
+            # first, then this, in order.
             if self.deferred is None:
                 self.deferred = []
                 self._block(BLOCK_PIPELINE)
-            self.deferred.append((self._fatal, (code,)))
+            self.deferred.append((self._fatal, (code, response)))
             return
         if self.busy:
             self._abandon_attempt()
@@ -556,7 +618,7 @@ class ClientConnection(asyncio.Protocol):
                 return
             self.busy = False
         self.is_head = False
-        self.transport.write(self.rt.local.get(code, True, False))
+        self.transport.write(response or self.rt.local.get(code, True, False))
         self.rt.local_stats.observe(code, 0.0)
         self._close()
 
@@ -572,10 +634,15 @@ class ClientConnection(asyncio.Protocol):
         if was and not self.read_blocked and not self.closing:
             self.transport.resume_reading()
 
-    # -- timers (driven by the sweeper) -----------------------------------------------------
-    def idle_check(self, now: float, idle_timeout: float) -> None:
-        if not self.busy and now - self.last_active > idle_timeout:
-            self._close()
+    # -- timers and slots (driven by lbapp.lbserver.slots) ---------------------------------
+    def head_timed_out(self) -> None:
+        """The request head did not arrive in time: 408 and close."""
+        self.rt.client_stats.timeouts["request_head"] += 1
+        self._fatal(408)
+
+    def close_idle(self) -> None:
+        """Close a connection with no request in progress (idle timeout, slot eviction)."""
+        self._close()
 
     def close_if_idle(self) -> bool:
         """For draining: close unless a request is in progress. True if closed."""

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from lbapp.algorithms import Balancer, make_balancer
 from lbapp.config.schema import LBConfig
 from lbapp.lbserver.http import (H_KEY, KEY_HEADER, KEY_NONE, REQUEST_HEADERS,
                                  REQUEST_HEADERS_WITH_XFP, LocalResponses, exact_case_table,
                                  key_source)
-from lbapp.lbserver.metrics import LOCAL, ConfigStats, RequestStats
+from lbapp.lbserver.contracts import InFlight
 from lbapp.lbserver.settings import Settings
-from lbapp.lbserver.upstream import Backend
-
-if TYPE_CHECKING:
-    from lbapp.lbserver.proxy import ClientConnection
-    from lbapp.lbserver.upstream import UpstreamConnection
+from lbapp.lbserver.stats import LOCAL, ClientStats, ConfigStats, RequestStats
+from lbapp.lbserver.upstream import Backend, UpstreamConnection
 
 log = logging.getLogger("lbapp.lbserver")
 
@@ -78,11 +75,13 @@ class Runtime:
         self.clock = Clock()
         self.snapshot: Snapshot | None = None
         self.draining = False
-        self.clients: set[ClientConnection] = set()
+        self.clients: set[InFlight] = set()   # client connections (proxy.ClientConnection)
         self.upstreams: set[UpstreamConnection] = set()
-        self.connections_accepted = 0
-        self.connections_rejected = 0
+        self.client_stats = ClientStats()
         self.max_connections = settings.max_connections
+        self.head_timeout = settings.request_head_timeout_ms / 1000
+        # (deadline, client) of request heads being awaited, in deadline order (lbapp.slots)
+        self.head_timers: deque[tuple[float, InFlight]] = deque()
         self.upstream_idle_timeout = settings.upstream_idle_timeout_ms / 1000
         self.upstream_max_idle = settings.upstream_max_idle
         self.retry_body_limit = settings.retry_body_buffer_bytes

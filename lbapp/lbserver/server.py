@@ -6,17 +6,19 @@ import logging
 import signal
 import time
 
-from lbapp.lbserver.admin import start_admin, start_admin_unix
+from lbapp.lbserver.admin import build_app, serve
 from lbapp.lbserver.configsync import ConfigSync
 from lbapp.lbserver.metrics import build_registry
 from lbapp.lbserver.proxy import ClientConnection
 from lbapp.lbserver.runtime import Runtime
 from lbapp.lbserver.settings import Settings
+from lbapp.lbserver.slots import expire_heads, expire_idle
 
 log = logging.getLogger("lbapp.lbserver")
 
-SWEEP_INTERVAL = 0.1        # s: clock refresh, response timeouts, pool idle, ejections
-CLIENT_SWEEP_EVERY = 10     # sweeps: client idle timeouts
+SWEEP_INTERVAL = 0.1        # s: clock refresh, response and request-head timeouts, pool idle,
+                            # ejections
+CLIENT_SWEEP_EVERY = 10     # sweeps: client keep-alive idle timeouts
 DEFAULT_CLIENT_IDLE = 60.0  # s, before a config is loaded
 LISTEN_BACKLOG = 4096
 
@@ -41,11 +43,12 @@ class LBServer:
         loop = asyncio.get_running_loop()
         self._stopped = loop.create_future()
         s = self.settings
+        app = build_app(self.rt, self.registry, self.worker, self.start_drain)
         if self.admin_socket is None:
-            admin = await start_admin(self, *s.admin_address)
-            log.info("%s (lb %s): admin on %s", s.name, s.lb_id, s.admin_listen)
+            admin = await serve(app, s.admin_addresses)
+            log.info("%s (lb %s): admin on %s", s.name, s.lb_id, ", ".join(s.admin_list))
         else:
-            admin = await start_admin_unix(self, self.admin_socket)
+            admin = await serve(app, unix_path=self.admin_socket)
             log.info("%s (lb %s): worker %d, admin on %s", s.name, s.lb_id, self.worker,
                      self.admin_socket)
         self.sync.start()
@@ -55,7 +58,7 @@ class LBServer:
                 lambda: ClientConnection(rt), host, port, reuse_address=True,
                 reuse_port=self.worker is not None, backlog=LISTEN_BACKLOG))
             log.info("%s: proxy listening on %s:%d", s.name, host, port)
-        self._tasks.append(loop.create_task(self._sweep(), name="sweeper"))
+        self._tasks.append(loop.create_task(self.sweep(), name="sweeper"))
         loop.add_signal_handler(signal.SIGTERM, self.start_drain, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.start_drain, "SIGINT")
         try:
@@ -107,7 +110,8 @@ class LBServer:
             self._stopped.set_result(0)
 
     # -- periodic work ----------------------------------------------------------------------
-    async def _sweep(self) -> None:
+    async def sweep(self) -> None:
+        """The periodic work of the data plane, every SWEEP_INTERVAL until cancelled."""
         rt = self.rt
         tick = 0
         while True:
@@ -122,9 +126,9 @@ class LBServer:
                     conn.transport.close()
             if rt.excluded:
                 rt.refresh_exclusions()
+            expire_heads(rt, now)
             tick += 1
             if tick % CLIENT_SWEEP_EVERY == 0:
                 snap = rt.snapshot
                 idle = snap.client_idle_timeout if snap is not None else DEFAULT_CLIENT_IDLE
-                for client in list(rt.clients):
-                    client.idle_check(now, idle)
+                expire_idle(rt, now, idle)

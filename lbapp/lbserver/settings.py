@@ -5,12 +5,14 @@ Example::
     name: lb1                       # node name; sent as the X-LB response header
     lb_id: payment                  # which load balancer's config to follow in etcd
     listen: ["0.0.0.0:80"]          # data-plane addresses (host:port, IPv6 as [::]:80)
-    admin_listen: "0.0.0.0:9100"    # /metrics, /-/ready, /-/healthy, /-/status, POST /-/drain
+    admin_listen: ["127.0.0.1:9100", "10.2.0.101:9100"]   # one address or a list (see below)
     etcd_endpoints: ["http://10.3.0.11:2379", "http://10.3.0.12:2379"]
     redis_url: "redis://10.3.0.21:6379/0"   # or null: poll only
     drain_grace_ms: 3000            # keep accepting this long after drain starts
     drain_timeout_ms: 30000         # then wait at most this long for in-flight requests
-    max_connections: 10000          # client connections; more get 503 + close
+    max_connections: 10000          # client connection slots (see lbapp.lbserver.slots)
+    request_head_timeout_ms: 10000  # a request head must arrive within this of its first byte
+                                    # (of the connection's start for the first one): else 408
     log_file: /var/log/lb1.log      # optional; stderr if absent
     log_level: info
     etcd_timeout_ms: 500            # per etcd member and request; then the next member is
@@ -22,6 +24,19 @@ Example::
     workers: 1                      # data-plane processes (see below)
 
 Only the first five keys are required. Unknown keys are errors.
+
+``admin_listen``: /metrics, /-/ready, /-/healthy, /-/status and POST /-/drain, which must not
+answer on the data plane (a client could drain the LB through the VIP). Give IP addresses of
+the loopback and the control network (the lab renders ``127.0.0.1:<admin_port>`` and the
+node's control-LAN address; the announcer and lab probes use 127.0.0.1). Refused: an address
+equal to a ``listen`` address or on the port of a wildcard ``listen``; and ``0.0.0.0`` or
+``::`` (which answer on every address, the VIP too) unless ``admin_allow_wildcard: true``.
+
+Client timeouts: ``request_head_timeout_ms`` (the whole request head, like HAProxy's ``timeout
+http-request``; default 10 s) here; the keep-alive idle time between requests is the LB
+config's ``timeouts.client_idle_ms`` (etcd). When all ``max_connections`` slots are taken, idle
+keep-alive connections are closed (oldest idle first) to make room; only if none is idle is a
+new connection refused with 503.
 
 ``workers``: 1 (the default) is one process doing everything. N > 1 makes the process a
 supervisor that starts N worker processes (``python -m lbapp.lbserver --worker I``); each
@@ -42,7 +57,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -76,18 +92,49 @@ def _check_hostport(value: str) -> str:
     return value
 
 
+def _admin_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if host == "localhost":
+        return ipaddress.IPv4Address("127.0.0.1")
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{host!r}: give an IP address (or localhost), not a name") from None
+
+
+def check_admin_address(item: str, listen: list[str], allow_wildcard: bool) -> None:
+    """Refuse an admin address the data plane's clients could reach (ValueError)."""
+    host, port = parse_hostport(item)
+    ip = _admin_ip(host)
+    if ip.is_unspecified and not allow_wildcard:
+        raise ValueError(f"{item} listens on every address, the data plane's too (a client "
+                         "could drain the LB): give the loopback and control-network addresses, "
+                         "or set admin_allow_wildcard: true")
+    for other in listen:
+        other_host, other_port = parse_hostport(other)
+        if other_port != port:
+            continue
+        try:
+            other_ip = _admin_ip(other_host)
+        except ValueError:
+            other_ip = None
+        if ip.is_unspecified or other_ip is None or other_ip.is_unspecified or other_ip == ip:
+            raise ValueError(f"{item} overlaps the data-plane address {other} (listen)")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     lb_id: str
     listen: list[str] = Field(min_length=1)
-    admin_listen: str
+    admin_allow_wildcard: bool = False
+    admin_listen: str | list[str]
     etcd_endpoints: list[str] = Field(min_length=1)
     redis_url: str | None = None
     drain_grace_ms: int = Field(default=3000, ge=0, le=600_000)
     drain_timeout_ms: int = Field(default=30_000, ge=0, le=3_600_000)
     max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
+    request_head_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
     log_file: str | None = None
     log_level: str = "info"
     etcd_timeout_ms: int = Field(default=500, ge=10, le=60_000)
@@ -115,8 +162,16 @@ class Settings(BaseModel):
 
     @field_validator("admin_listen")
     @classmethod
-    def _admin(cls, value: str) -> str:
-        return _check_hostport(value)
+    def _admin(cls, value: str | list[str], info: ValidationInfo) -> str | list[str]:
+        items = [value] if isinstance(value, str) else value
+        if not items:
+            raise ValueError("give at least one address")
+        if len(set(items)) != len(items):
+            raise ValueError("admin addresses repeat")
+        listen = info.data.get("listen") or []  # absent if it failed its own validation
+        for item in items:
+            check_admin_address(item, listen, info.data.get("admin_allow_wildcard", False))
+        return value
 
     @field_validator("etcd_endpoints")
     @classmethod
@@ -150,8 +205,12 @@ class Settings(BaseModel):
         return [parse_hostport(item) for item in self.listen]
 
     @property
-    def admin_address(self) -> tuple[str, int]:
-        return parse_hostport(self.admin_listen)
+    def admin_list(self) -> list[str]:
+        return [self.admin_listen] if isinstance(self.admin_listen, str) else self.admin_listen
+
+    @property
+    def admin_addresses(self) -> list[tuple[str, int]]:
+        return [parse_hostport(item) for item in self.admin_list]
 
 
 def format_settings_error(err: ValidationError, source: str) -> str:

@@ -5,19 +5,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from typing import TYPE_CHECKING
-
 import httptools
 
 from lbapp.lbserver.http import (COLON, CRLF, H_CONNECTION, H_LENGTH, H_TE_BODY, LAST_CHUNK,
                                  RESPONSE_HEADERS, SIMPLE_CONNECTION_VALUES, STATUS_LINES,
                                  connection_tokens, drop_named_headers, exact_case_table,
                                  extra_hop_headers, status_line)
-from lbapp.lbserver.metrics import RequestStats
-
-if TYPE_CHECKING:
-    from lbapp.lbserver.proxy import ClientConnection
-    from lbapp.lbserver.runtime import Runtime
+from lbapp.lbserver.contracts import PoolOwner, UpstreamClient
+from lbapp.lbserver.stats import RequestStats
 
 log = logging.getLogger("lbapp.lbserver")
 
@@ -31,7 +26,7 @@ class Backend:
     __slots__ = ("rt", "name", "host", "port", "idle", "max_idle", "connection_count",
                  "retired", "failures", "ejected_until", "stats")
 
-    def __init__(self, rt: "Runtime", name: str, host: str, port: int,
+    def __init__(self, rt: "PoolOwner", name: str, host: str, port: int,
                  stats: RequestStats) -> None:
         self.rt = rt
         self.name = name
@@ -60,10 +55,10 @@ class Backend:
         for conn in idle:
             conn.transport.close()
 
-    def connect(self, client: "ClientConnection", token: int, timeout: float) -> None:
+    def connect(self, client: "UpstreamClient", token: int, timeout: float) -> None:
         asyncio.get_running_loop().create_task(self._connect(client, token, timeout))
 
-    async def _connect(self, client: "ClientConnection", token: int, timeout: float) -> None:
+    async def _connect(self, client: "UpstreamClient", token: int, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
@@ -113,7 +108,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.clock = backend.rt.clock
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpResponseParser(self)
-        self.client: ClientConnection | None = None
+        self.client: UpstreamClient | None = None
         self.closed = False
         self.deadline = 0.0
         self.idle_since = 0.0

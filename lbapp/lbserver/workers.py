@@ -37,7 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from lbapp.lbserver.admin import admin_application
+from lbapp.lbserver.admin import admin_application, serve
 from lbapp.lbserver.settings import Settings
 
 log = logging.getLogger("lbapp.lbserver")
@@ -149,9 +149,22 @@ def merge_status(name: str, lb_id: str, draining: bool,
         "redis_connected": bool(docs) and all(d.get("redis_connected") for d in docs),
         "etcd_reachable": bool(docs) and all(d.get("etcd_reachable") for d in docs),
         "client_connections": sum(d.get("client_connections", 0) for d in docs),
+        "connections": sum_counts([d.get("connections") or {} for d in docs]),
         "ejected": sorted({name for d in docs for name in d.get("ejected") or []}),
         "backends": list(backends.values()),
     }
+
+
+def sum_counts(docs: list[dict]) -> dict:
+    """Numbers summed key by key, nested dicts likewise (the workers' ``connections``)."""
+    total: dict = {}
+    for doc in docs:
+        for key, value in doc.items():
+            if isinstance(value, dict):
+                total[key] = sum_counts([total.get(key) or {}, value])
+            elif isinstance(value, (int, float)):
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 class _Families:
@@ -368,11 +381,9 @@ class Supervisor:
                 return 1
             for worker in self.workers:
                 self._tasks.append(loop.create_task(self._watch(worker)))
-            runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
-            await runner.setup()
-            await web.TCPSite(runner, *s.admin_address, reuse_address=True).start()
+            runner = await serve(self.build_app(), s.admin_addresses)
             log.info("%s (lb %s): %d workers; admin on %s", s.name, s.lb_id, len(self.workers),
-                     s.admin_listen)
+                     ", ".join(s.admin_list))
             loop.add_signal_handler(signal.SIGTERM, self.start_drain, "SIGTERM")
             loop.add_signal_handler(signal.SIGINT, self.start_drain, "SIGINT")
             code = await self._stopped

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from lblab.daemons.base import Daemon
 from lblab.daemons.coredns import HEALTH_PORT
+from lblab.daemons.dnswatch import DnsWatch
 from lblab.lab import procs
 from lblab.lab.templates import render
 
@@ -25,7 +26,8 @@ class Keepalived(Daemon):
                       interface=self.ctx.interface(lan), vrid=topo.dns.vrid,
                       priority=self.ctx.spec.vrrp_priority, advert_s=topo.vrrp.advert_s,
                       own_address=self.ctx.address(lan), peers=peers, vip=str(topo.dns.vip),
-                      prefixlen=topo.lans[lan].prefixlen, health_port=HEALTH_PORT, check_timeout_s=0.5)
+                      prefixlen=topo.lans[lan].prefixlen, health_port=HEALTH_PORT, check_timeout_s=0.5,
+                      track_file=str(DnsWatch(self.ctx).track_path))
         return {self.config_path: text}
 
     def argv(self) -> list[str]:

@@ -45,9 +45,13 @@ class LbServer(PythonDaemon):
         return {self.settings_path: text}
 
     @property
-    def admin_listen(self) -> str:
-        # TODO(#6): loopback + control address once the LB server takes a list
-        return f"0.0.0.0:{self.admin_port}" if self.scraped else f"127.0.0.1:{self.admin_port}"
+    def admin_listen(self) -> list[str]:
+        """Admin stays off the data plane: loopback (the announcer, lab probes) and, for an LB
+        Prometheus scrapes, the control-LAN address; never the VIP or a wildcard."""
+        addresses = [f"127.0.0.1:{self.admin_port}"]
+        if self.scraped:
+            addresses.append(f"{self.ctx.control_address}:{self.admin_port}")
+        return addresses
 
     @property
     def server_name(self) -> str:

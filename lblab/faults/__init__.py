@@ -70,8 +70,9 @@ def heal(lab, record: dict) -> list[str]:
 
 def heal_all(lab) -> list[str]:
     """Undo every recorded fault (newest first), SIGCONT what is stopped, start every daemon that
-    is not running (wave by wave), and last — once the config DB is back — the faults that must
-    wait for every daemon (a changed config is put back)."""
+    is not running (wave by wave), let each node kind put back what faults leave behind (a BGP
+    session a max-prefix limit shut), and last — once the config DB is back — the faults that
+    must wait for every daemon (a changed config is put back)."""
     done = []
     records = list(reversed(lab.ledger.faults()))
     late = [r for r in records if fault_class(r["action"]).heal_last]
@@ -91,6 +92,8 @@ def heal_all(lab) -> list[str]:
                 dead.append(daemon)
                 done.append(f"restarted {daemon.name} on {daemon.ctx.node}")
         lab.start_daemons(dead)
+    for kind in lab.kinds():
+        done += kind.heal(lab)
     for record in late:
         _undo(lab, record)
         done.append(f"{record['action']} {record['params']} put back")

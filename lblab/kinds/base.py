@@ -110,6 +110,11 @@ class NodeKind:
     def render_status(self, section: dict[str, Any], console: "Console") -> None:
         """Print the section `status` returned."""
 
+    def heal(self, lab) -> list[str]:
+        """Put back what faults can leave behind beyond their own undo (run by `lblab heal`
+        after every daemon is up again); what it did, one line each."""
+        return []
+
     def fault_targets(self, ctx: "NodeContext") -> list[str]:
         """Daemons of the node that daemon faults (kill, stop, ...) may target."""
         return [daemon.name for daemon in self.daemons(ctx)]

@@ -1,5 +1,6 @@
 """DNS servers: CoreDNS authoritative for the service zone; with a DNS VIP, keepalived (VRRPv3)
-holds it on one of them."""
+holds it on one of them, and a DNS watch tells keepalived within ~0.3 s when CoreDNS stops
+answering (keepalived's own script checks run at most once a second)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -7,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from lblab.daemons.coredns import CoreDns, service_addresses
+from lblab.daemons.dnswatch import DnsWatch
 from lblab.daemons.keepalived import Keepalived
 from lblab.kinds.base import Check, Hazard, NodeKind, Problem
 from lblab.kinds.registry import register
@@ -47,7 +49,7 @@ class Dns(NodeKind):
     def daemons(self, ctx):
         daemons = [CoreDns(ctx)]
         if ctx.topo.dns.vip is not None:
-            daemons.append(Keepalived(ctx))
+            daemons += [DnsWatch(ctx), Keepalived(ctx)]
         return daemons
 
     def problems(self, topo: Topology, name: str, spec: DnsOptions) -> list[Problem]:

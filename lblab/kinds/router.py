@@ -2,10 +2,13 @@
 and installing one ECMP route, with per-flow affinity so established flows stay on their LB."""
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
+from lbapp.birdctl import session_summary, tcp_md5_drops
 from lblab.daemons.bird import BirdRouter
 from lblab.kinds.base import Check, NodeKind, Problem
 from lblab.kinds.lb import active_lbs, announcing
@@ -14,6 +17,8 @@ from lblab.lab import flow_affinity, netns
 from lblab.topology.model import NodeOptions, Topology
 
 BIRD_ERRORS = (OSError, ConnectionError, RuntimeError)
+MD5_SAMPLE_S = 0.5
+LIMIT_SHUTDOWN = "Route limit exceeded"
 
 
 class RouterOptions(NodeOptions):
@@ -32,6 +37,32 @@ def bgp_sessions(lab, router: str) -> dict[str, dict[str, str]]:
     protocols = BirdRouter(lab.ctx(router)).control().protocols()
     return {lb: protocols[BirdRouter.peer_protocol(lb)] for lb in lab.node_names("lb")
             if BirdRouter.peer_protocol(lb) in protocols}
+
+
+def session_details(lab, router: str) -> dict[str, str]:
+    """LB node -> one line on the router's session to it; for a session that is not up, why
+    (a max-prefix shutdown, the last error, or TCP-MD5 drops counted by the router's kernel)."""
+    bird = BirdRouter(lab.ctx(router))
+    statuses = {lb: bird.control().protocol_status(BirdRouter.peer_protocol(lb)) for lb in lab.node_names("lb")}
+    drops: dict[str, int] = {}
+    if any(s is not None and not s.established for s in statuses.values()):
+        drops = md5_drops_since(lab, bird, MD5_SAMPLE_S)
+    return {lb: session_summary(s, drops) for lb, s in statuses.items() if s is not None}
+
+
+def md5_drops_since(lab, bird: BirdRouter, seconds: float) -> dict[str, int]:
+    """How much the router namespace's TCP-MD5 drop counters grew over `seconds`."""
+    main = lab.process_of(bird)
+    if main is None:
+        return {}
+    path = Path(f"/proc/{main.pid}/net/netstat")
+    try:
+        before = tcp_md5_drops(path.read_text())
+        time.sleep(seconds)
+        after = tcp_md5_drops(path.read_text())
+    except OSError:
+        return {}
+    return {name: after[name] - before.get(name, 0) for name in after}
 
 
 def filtered_routes(lab, router: str) -> list[str]:
@@ -79,12 +110,31 @@ class Router(NodeKind):
                                  lab.logs_of([(lb, d) for lb in lbs for d in ("announcer", "lbserver")])))
         return results
 
+    def heal(self, lab) -> list[str]:
+        """Re-enable LB sessions a max-prefix limit shut down (the limit's action is disable)."""
+        done = []
+        for router in lab.node_names("router"):
+            control = BirdRouter(lab.ctx(router)).control()
+            for lb in lab.node_names("lb"):
+                protocol = BirdRouter.peer_protocol(lb)
+                try:
+                    status = control.protocol_status(protocol)
+                    shut = status is not None and status.state == "down" and \
+                        LIMIT_SHUTDOWN in status.info + (status.last_error or "")
+                    if shut:
+                        control.command(f"enable {protocol}")
+                        done.append(f"re-enabled {protocol} on {router} (max-prefix shutdown)")
+                except BIRD_ERRORS:
+                    continue
+        return done
+
     def status(self, lab) -> dict:
         prefix = vip_prefix(lab.topo)
-        data: dict = {"bgp": {}, "ecmp": {}, "filtered_routes": {}}
+        data: dict = {"bgp": {}, "bgp_detail": {}, "ecmp": {}, "filtered_routes": {}}
         for router in lab.node_names("router"):
             try:
                 data["bgp"][router] = bgp_sessions(lab, router)
+                data["bgp_detail"][router] = session_details(lab, router)
             except BIRD_ERRORS as exc:
                 data["bgp"][router] = {"error": str(exc)}
             data["ecmp"][router] = {"prefix": prefix, "nexthops": netns.route_nexthops(lab.ns(router), prefix)}
@@ -106,6 +156,9 @@ class Router(NodeKind):
                 note = "" if state is None else (" announcing" if state else " withdrawn")
                 parts.append(f"[{'green' if established else 'red'}]{lb} {proto.get('info') or proto.get('state')}[/]{note}")
             console.print(f"BGP on {router}: " + ", ".join(parts))
+            for lb, line in data.get("bgp_detail", {}).get(router, {}).items():
+                if not line.startswith("Established"):
+                    console.print(f"  {router} ↔ {lb}: [yellow]{line}[/]")
         for router, route in data["ecmp"].items():
             hops = route["nexthops"]
             console.print(f"ECMP on {router}: {route['prefix']} via "

@@ -74,3 +74,16 @@ def test_mininet_cli_attaches_to_the_running_lab(healthy_lab):
     assert '"backend": "be' in out.stdout
     # leaving the CLI leaves the lab running
     assert healthy_lab.route_nexthops("r1", "10.0.0.100/32") == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+
+
+def test_admin_endpoints_are_off_the_data_plane(healthy_lab):
+    """A client cannot reach /metrics, /-/status or POST /-/drain of an LB through the anycast
+    VIP or the LB's data-plane address; the control LAN (Prometheus) and loopback can."""
+    lab = healthy_lab
+    for target in ("10.0.0.100", "10.0.1.1"):
+        result = lab.run("client1", ["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}",
+                                     "-X", "POST", f"http://{target}:9100/-/drain"], timeout=5)
+        assert result.stdout == "000", f"admin answered on {target}: {result.stdout}"
+    assert lab.daemon("lb1", "lbserver").check_ready() is None       # not drained
+    status, _, _ = probes.http_get(lab.ns("prometheus"), "10.2.0.101", 9100, "/metrics", timeout=2)
+    assert status == 200

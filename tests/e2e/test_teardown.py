@@ -13,7 +13,9 @@ from pathlib import Path
 from lblab.lab.ledger import Ledger, lab_dir
 from lblab.lab.teardown import leftovers
 
-LAB = "e2etd"
+# Labs of their own, named after the session lab so two developers' suites never share one.
+LAB = os.environ.get("LBLAB_E2E_LAB", "e2eref")[:13] + "-td"
+BAD_LAB = LAB[:-3] + "-bad"
 
 
 def lblab(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -69,11 +71,11 @@ def test_full_lifecycle_side_by_side_leaves_nothing(reference_lab):
 def test_errors_are_clear_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nlans: {a: 10.9.0.0/24}\nnodes: {x1: {role: wizard, interfaces: {a: 10.9.0.1}}}\n")
-    result = lblab("up", "--topo", str(bad), "--lab", "e2ebad")
+    result = lblab("up", "--topo", str(bad), "--lab", BAD_LAB)
     assert result.returncode == 2
     assert "nodes.x1.role: unknown role 'wizard'" in result.stderr
     assert "Traceback" not in result.stderr
-    assert leftovers("e2ebad") == {}
+    assert leftovers(BAD_LAB) == {}
     result = lblab("down", "--lab", "e2e-nonexistent")
     assert result.returncode == 2 and "no lab named" in result.stderr
     # a lab name is never a path: nothing is written outside the run directory

@@ -17,17 +17,24 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import dns.exception
+import dns.message
+import dns.query
 import yaml
 
 from lbapp import keys
+from lbapp.birdctl import BirdControl
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 
-def missing_daemons() -> list[str]:
-    return [b for b in ("redis-server", "etcd") if shutil.which(b) is None]
+COREDNS = ROOT / "build" / "bin" / "coredns"
+
+
+def missing_daemons(*names: str) -> list[str]:
+    return [b for b in names or ("redis-server", "etcd") if shutil.which(b) is None]
 
 
 def free_port() -> int:
@@ -152,10 +159,13 @@ class Lab:
         return backend
 
     def lb(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
-           wait_ready: bool = True, **settings) -> "LB":
+           wait_ready: bool = True, admin_hosts: tuple[str, ...] = ("127.0.0.1",),
+           **settings) -> "LB":
+        """An LB server process; its admin endpoint on ``admin_hosts`` (the first one is
+        where the tests ask it), one port."""
         port, admin = free_port(), free_port()
         doc = {"name": name, "lb_id": "payment", "listen": [f"127.0.0.1:{port}"],
-               "admin_listen": f"127.0.0.1:{admin}",
+               "admin_listen": [f"{host}:{admin}" for host in admin_hosts],
                "etcd_endpoints": [f"http://127.0.0.1:{etcd.port}"],
                "redis_url": f"redis://127.0.0.1:{redis.port}/0" if redis else None,
                "drain_grace_ms": 300, "etcd_timeout_ms": 500, **settings}
@@ -189,6 +199,32 @@ class Lab:
         assert proc.alive(), proc.output()
         return console
 
+    def coredns(self, port: int | None = None, zone: str = "payment.example",
+                records: str = "lb IN A 10.0.0.100") -> "CoreDns":
+        """CoreDNS (the tree's build) authoritative for `zone` on 127.0.0.1:port (a free one)."""
+        port = port or free_port()
+        zone_file = self.tmp / f"{zone}.db"
+        zone_file.write_text(f"$ORIGIN {zone}.\n$TTL 5\n@ IN SOA ns.{zone}. h.{zone}. ( 1 60 10 3600 5 )\n"
+                             f"@ IN NS ns.{zone}.\nns IN A 127.0.0.1\n{records}\n")
+        corefile = self.tmp / "Corefile"
+        corefile.write_text(f"{zone}:{port} {{\n  bind 127.0.0.1\n  file {zone_file}\n}}\n")
+        proc = self.start(f"coredns-{port}", [str(COREDNS), "-conf", str(corefile)])
+        coredns = CoreDns(proc, port)
+        wait_until(lambda: coredns.answers(f"lb.{zone}"), 15, "CoreDNS to answer")
+        return coredns
+
+    def bird(self, name: str, config: str) -> "Bird":
+        """BIRD with `config`, its control socket in the test's directory."""
+        conf, ctl = self.tmp / f"{name}.conf", self.tmp / f"{name}.ctl"
+        conf.write_text(config)
+        proc = self.start(name, ["bird", "-f", "-c", str(conf), "-s", str(ctl),
+                                 "-P", str(self.tmp / f"{name}.pid")])
+        bird = Bird(proc, ctl)
+        wait_until(lambda: any("Daemon is up" in line for line in bird.control.command("show status"))
+                   or not proc.alive(), 15, f"BIRD {name} control socket")
+        assert proc.alive(), proc.output()
+        return bird
+
 
 class Console:
     def __init__(self, proc: Proc, port: int, token: str) -> None:
@@ -217,6 +253,24 @@ class Console:
         except ValueError:
             doc = {"text": answer.decode(errors="replace")}
         return status, answer_headers, doc
+
+
+class CoreDns:
+    def __init__(self, proc: Proc, port: int) -> None:
+        self.proc, self.port = proc, port
+
+    def answers(self, name: str) -> bool:
+        query = dns.message.make_query(name, "A")
+        try:
+            return bool(dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.5).answer)
+        except (dns.exception.DNSException, OSError):
+            return False
+
+
+class Bird:
+    def __init__(self, proc: Proc, socket_path: Path) -> None:
+        self.proc = proc
+        self.control = BirdControl(str(socket_path))
 
 
 class Redis:

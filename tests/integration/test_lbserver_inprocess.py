@@ -58,18 +58,20 @@ class Env:
         self.servers.append(server)
         return server.sockets[0].getsockname()[1]
 
-    async def proxy(self, backends: dict[str, int], **config) -> tuple[LBServer, int]:
+    async def proxy(self, backends: dict[str, int], settings: dict | None = None,
+                    **config) -> tuple[LBServer, int]:
         settings = parse_settings({"name": "lbt", "lb_id": "t", "listen": ["127.0.0.1:1"],
-                                   "admin_listen": "127.0.0.1:1",
+                                   "admin_listen": "127.0.0.1:2",
                                    "etcd_endpoints": ["http://127.0.0.1:1"],
-                                   "max_connections": config.pop("max_connections", 100)})
+                                   "max_connections": config.pop("max_connections", 100),
+                                   **(settings or {})})
         lb = LBServer(settings)
         cfg = parse_config({"backend_servers": [
             {"name": n, "address": "127.0.0.1", "port": p} for n, p in backends.items()],
             **config})
         lb.rt.apply(cfg, 1, {}, 1)
         port = await self.server(lambda: ClientConnection(lb.rt))
-        self.tasks.append(asyncio.get_running_loop().create_task(lb._sweep()))
+        self.tasks.append(asyncio.get_running_loop().create_task(lb.sweep()))
         return lb, port
 
     async def close(self) -> None:
@@ -182,7 +184,7 @@ async def test_expect_100_continue_is_answered_by_the_lb(env):
 async def test_pipelined_requests_answered_in_order(env):
     _, port = await env.proxy({"be1": await env.backend("be1"), "be2": await env.backend("be2")})
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(GET % b"/delay?ms=30" + b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+    writer.write(GET % b"/delay?ms=30" + b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
                  + GET % b"/status?code=201" + GET % b"/health")
     got = [await read_response(reader) for _ in range(4)]
     assert [g[0] for g in got] == [200, 200, 201, 200]
@@ -221,7 +223,7 @@ async def test_reset_before_response_retries_get_but_not_post(env):
                                outlier_detection={"consecutive_failures": 100})
     gets = [await exchange(port, GET % b"/") for _ in range(4)]
     assert [g[0] for g in gets] == [200] * 4
-    posts = [await exchange(port, b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+    posts = [await exchange(port, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
              for _ in range(4)]
     # round robin sends half of the POSTs to the resetting backend: not resent, 502
     assert sorted(p[0] for p in posts) == [200, 200, 502, 502]
@@ -288,12 +290,18 @@ async def test_close_delimited_upstream_body_is_rechunked_and_hop_headers_droppe
 
 
 @run
-async def test_connections_over_the_limit_get_503(env):
+async def test_connections_over_the_limit_get_503_when_none_is_idle(env):
+    # Issue #6 changed this: idle connections now make room (next test); connections reading
+    # a head are not idle, so over the limit a newcomer is still refused.
     lb, port = await env.proxy({"be1": await env.backend("be1")}, max_connections=2)
     held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
-    await until(lambda: len(lb.rt.clients) == 2, "the two held connections registered")
+    for _, writer in held:
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+    await until(lambda: sum(c.reading_head for c in lb.rt.clients) == 2,
+                "the two held connections reading a head")
     status, headers, _, _ = await exchange(port, GET % b"/")
     assert status == 503 and headers["connection"] == "close"
+    assert lb.rt.client_stats.rejected == 1 and lb.rt.client_stats.evicted == 0
     for _, writer in held:
         writer.close()
 
@@ -339,7 +347,7 @@ async def test_hash_on_header_keeps_a_user_on_one_backend(env):
     ports = {f"be{i}": await env.backend(f"be{i}") for i in (1, 2, 3)}
     _, port = await env.proxy(ports, algorithm="consistent_hash", hash={"key": "header:X-User"})
     for user in (b"alice", b"bob", b"carol"):
-        seen = {(await exchange(port, b"GET / HTTP/1.1\r\nX-User: %s\r\n\r\n" % user))[1]
+        seen = {(await exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\nX-User: %s\r\n\r\n" % user))[1]
                 ["x-backend"] for _ in range(5)}
         assert len(seen) == 1
 
@@ -388,7 +396,7 @@ async def test_hung_backend_get_is_retried_post_gets_504(env):
     assert status == [200] * 4
     # round robin comes back to the hung backend first every time (no ejection configured)
     assert lb.rt.request_stats["hung"].connect_failures["response_timeout"] == 4
-    posts = [(await exchange(port, b"POST /echo HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"))[0]
+    posts = [(await exchange(port, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"))[0]
              for _ in range(2)]
     assert sorted(posts) == [200, 504]
 
@@ -414,3 +422,128 @@ async def test_oversized_request_head_gets_431(env):
     assert status == 431 and headers["connection"] == "close"
     writer.close()
     assert (await exchange(port, GET % b"/"))[0] == 200
+
+
+# -- slow heads, idle connections, slots (issue #6) -------------------------------------------
+
+async def closed_by_lb(reader: asyncio.StreamReader) -> bytes:
+    """Everything the LB sends until it closes the connection."""
+    return await reader.read()
+
+
+@run
+async def test_trickled_head_gets_408_within_the_head_timeout(env):
+    # One header byte every 50 ms keeps the connection active, but the head never completes:
+    # the head timer counts from the first byte and is not restarted by more bytes.
+    lb, port = await env.proxy({"be1": await env.backend("be1")},
+                               settings={"request_head_timeout_ms": 400})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+
+    async def trickle():
+        while not writer.is_closing():
+            writer.write(b"a")
+            await asyncio.sleep(0.05)
+    task = asyncio.get_running_loop().create_task(trickle())
+    try:
+        got = await asyncio.wait_for(closed_by_lb(reader), 5)
+    finally:
+        task.cancel()
+    elapsed = time.monotonic() - started
+    assert got.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in got
+    assert 0.35 < elapsed < 2.0, elapsed  # 400 ms + the sweeper's 100 ms tick (+ shared CPU)
+    assert lb.rt.client_stats.timeouts["request_head"] == 1
+    assert (await exchange(port, GET % b"/"))[0] == 200
+
+
+@run
+async def test_silent_new_connection_gets_408_after_the_head_timeout(env):
+    lb, port = await env.proxy({"be1": await env.backend("be1")},
+                               settings={"request_head_timeout_ms": 300})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    got = await asyncio.wait_for(closed_by_lb(reader), 5)
+    assert got.startswith(b"HTTP/1.1 408 ")
+    writer.close()
+
+
+@run
+async def test_keep_alive_idle_is_timed_apart_from_the_head(env):
+    # A keep-alive connection idle between requests is closed after client_idle_ms without a
+    # response; the head timer (here longer) does not apply while no byte has come.
+    lb, port = await env.proxy({"be1": await env.backend("be1")}, timeouts={"client_idle_ms": 300},
+                               settings={"request_head_timeout_ms": 10_000})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET % b"/")
+    assert (await read_response(reader))[0] == 200
+    started = time.monotonic()
+    assert await asyncio.wait_for(closed_by_lb(reader), 5) == b""
+    assert 0.25 < time.monotonic() - started < 2.5  # swept every second
+    assert lb.rt.client_stats.timeouts == {"request_head": 0, "keepalive_idle": 1}
+    writer.close()
+
+
+@run
+async def test_full_slots_close_the_oldest_idle_connections_first(env):
+    lb, port = await env.proxy({"be1": await env.backend("be1")}, max_connections=4)
+    idle = []
+    for _ in range(2):  # two idle keep-alive connections, the first idle longer
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(GET % b"/")
+        assert (await read_response(reader))[0] == 200
+        idle.append((reader, writer))
+        lb.rt.clock.now += 1.0  # the sweeper's clock: apart by a second
+    slow = []
+    for _ in range(2):  # two reading a head: not idle
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        slow.append((reader, writer))
+    await until(lambda: sum(c.reading_head for c in lb.rt.clients) == 2, "two heads in progress")
+    # Full: a newcomer is served, and both idle connections went to make room (a batch);
+    # the slow ones are still there.
+    assert (await exchange(port, GET % b"/"))[0] == 200
+    assert lb.rt.client_stats.evicted == 2 and lb.rt.client_stats.rejected == 0
+    for reader, _ in idle:
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+    assert sum(c.reading_head for c in lb.rt.clients) == 2
+    for _, writer in idle + slow:
+        writer.close()
+
+
+@run
+async def test_eviction_order_is_oldest_idle_first(env):
+    from lbapp.lbserver import slots
+    lb, port = await env.proxy({"be1": await env.backend("be1")}, max_connections=100)
+    conns = []
+    for _ in range(slots.EVICT_BATCH + 3):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(GET % b"/")
+        assert (await read_response(reader))[0] == 200
+        conns.append((reader, writer))
+        lb.rt.clock.now += 0.01
+    await until(lambda: len(lb.rt.clients) == len(conns), "all connections registered")
+    lb.rt.max_connections = len(conns)
+    assert (await exchange(port, GET % b"/"))[0] == 200
+    closed = [await asyncio.wait_for(r.read(), 2) == b"" for r, _ in conns[:slots.EVICT_BATCH]]
+    assert all(closed) and lb.rt.client_stats.evicted == slots.EVICT_BATCH
+    for reader, writer in conns[slots.EVICT_BATCH:]:  # the youngest idle ones are still open
+        writer.write(GET % b"/")
+        assert (await read_response(reader))[0] == 200
+    for _, writer in conns:
+        writer.close()
+
+
+@run
+async def test_hash_on_host_uses_the_host_forwarded(env):
+    # Host is a header the proxy checks (and for absolute-form, replaces): hashing on it uses
+    # the Host the backend gets, for both forms of target.
+    ports = {f"be{i}": await env.backend(f"be{i}") for i in (1, 2, 3)}
+    _, port = await env.proxy(ports, algorithm="consistent_hash", hash={"key": "header:Host"})
+    for host in (b"alice.example", b"bob.example", b"carol.example"):
+        seen = set()
+        for _ in range(3):
+            seen.add((await exchange(port, b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host))[1]
+                     ["x-backend"])
+            seen.add((await exchange(port, b"GET http://%s/ HTTP/1.1\r\nHost: other\r\n\r\n"
+                                     % host))[1]["x-backend"])
+        assert len(seen) == 1, (host, seen)

@@ -28,9 +28,9 @@ def test_hop_by_hop_request_headers_are_classified():
     kinds = http.REQUEST_HEADERS
     for name in (b"connection", b"keep-alive", b"te", b"trailer", b"upgrade",
                  b"proxy-connection"):
-        assert kinds[name] in (http.H_DROP, http.H_CONNECTION)
+        assert kinds[name] in (http.H_DROP, http.H_CONNECTION, http.H_UPGRADE)
     assert kinds[b"transfer-encoding"] == http.H_TE_BODY
-    assert b"host" not in kinds
+    assert kinds[b"host"] == http.H_HOST  # counted and checked, then forwarded
     assert http.REQUEST_HEADERS_WITH_XFP[b"x-forwarded-proto"] == http.H_XFP
 
 

@@ -1,5 +1,6 @@
 from lbapp.config.schema import parse_config
-from lbapp.lbserver.metrics import LATENCY_BOUNDS, RequestStats, build_registry, render
+from lbapp.lbserver.metrics import build_registry, render
+from lbapp.lbserver.stats import LATENCY_BOUNDS, RequestStats
 from lbapp.lbserver.runtime import Runtime
 from lbapp.lbserver.settings import parse_settings
 

@@ -3,9 +3,12 @@ holds it on one of them, and a DNS watch tells keepalived within ~0.3 s when Cor
 answering (keepalived's own script checks run at most once a second)."""
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field
+
+from lbapp.dnswatch import parse_args as parse_dnswatch_args
 
 from lblab.daemons.coredns import CoreDns, service_addresses
 from lblab.daemons.dnswatch import DnsWatch
@@ -24,6 +27,11 @@ RESOLVER_TIMEOUT_S = 1
 class DnsOptions(NodeOptions):
     role: Literal["dns"]
     vrrp_priority: int | None = Field(default=None, ge=1, le=254)
+
+
+def dnswatch_options(topo: Topology):
+    """The DNS watch's timing as the lab runs it (its own defaults): interval, timeout, fall."""
+    return parse_dnswatch_args(["--name", topo.service.name, "--track-file", os.devnull])
 
 
 def vip_holders(lab) -> list[str]:
@@ -93,10 +101,18 @@ class Dns(NodeKind):
         topo = lab.topo
         if topo.dns.vip is None or len(lab.node_names("dns")) < 2:
             return []
+        lookup = f"(HTTP: and the {RESOLVER_TIMEOUT_S} s resolver timeout of a lookup in flight)"
         takeover = round(3 * topo.vrrp.advert_s + topo.vrrp.advert_s, 3)
-        return [Hazard("node_down", {"node": node}, {"dns": takeover, "http": takeover + RESOLVER_TIMEOUT_S},
-                       f"VRRPv3 takeover: 3 adverts of {topo.vrrp.advert_s} s plus the skew (HTTP: and the "
-                       f"{RESOLVER_TIMEOUT_S} s resolver timeout of a lookup in flight)")]
+        hazards = [Hazard("node_down", {"node": node}, {"dns": takeover, "http": takeover + RESOLVER_TIMEOUT_S},
+                          f"VRRPv3 takeover: 3 adverts of {topo.vrrp.advert_s} s plus the skew {lookup}")]
+        watch = dnswatch_options(topo)
+        noticed = round(watch.interval * watch.fall + watch.timeout + topo.vrrp.advert_s, 3)
+        why = (f"the DNS watch notices after {watch.fall} unanswered probes {watch.interval * 1000:g} ms apart, "
+               f"keepalived hands the VIP over {lookup}")
+        for action in ("kill", "stop"):
+            hazards.append(Hazard(action, {"node": node, "daemon": "coredns"},
+                                  {"dns": noticed, "http": noticed + RESOLVER_TIMEOUT_S}, why))
+        return hazards
 
     def fault_budget(self, lab) -> int:
         return len(lab.node_names("dns")) - 1 if lab.topo.dns.vip is not None else 0

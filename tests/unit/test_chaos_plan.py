@@ -40,7 +40,7 @@ def test_what_the_reference_design_tolerates():
     assert by_role["lb"] >= {"kill node=lb1 daemon=lbserver", "node_down node=lb2", "link_down node=lb3 peer=edge"}
     assert {h for h in by_role["lb"] if "lb4" in h} == {"kill node=lb4 daemon=lbserver"}   # the standby
     assert "node_down node=dns1" in by_role["dns"]
-    assert not any("coredns" in h for h in by_role["dns"])   # nothing tracks CoreDNS on the VIP holder
+    assert {"kill node=dns1 daemon=coredns", "stop node=dns2 daemon=coredns"} <= by_role["dns"]  # the DNS watch
     assert by_role["backend"] == {f"kill node=be{i} daemon=backend" for i in range(1, 7)}
     assert REFERENCE.fault_budgets() == {"client": 0, "dns": 1, "router": 0, "lb": 1, "backend": 2, "etcd": 1,
                                          "redis": 1, "prometheus": 1, "orchestrator": 0, "console": 0}
@@ -48,6 +48,7 @@ def test_what_the_reference_design_tolerates():
     assert floors["node_down node=lb2"] == {"http": 0.3}                      # BFD 100 ms x 3
     assert floors["kill node=lb1 daemon=lbserver"] == {"http": 0.28}          # 2 probes 100 ms apart + 80 ms
     assert floors["node_down node=dns1"] == {"dns": 0.4, "http": 1.4}         # VRRPv3 0.1 s adverts (+ lookup)
+    assert floors["stop node=dns1 daemon=coredns"] == {"dns": 0.35, "http": 1.35}   # watch 3 x 50 ms + 100 ms
     assert floors["kill node=etcd2 daemon=etcd"] == {}                        # users see nothing
 
 

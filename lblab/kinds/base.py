@@ -68,7 +68,10 @@ def not_ready(lab, daemon_name: str) -> dict[str, str]:
     return found
 
 
-BASE_SYSCTLS: dict[str, str | int] = {"net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.default.rp_filter": 0}
+# rp_filter off: replies may come back through another router; flows over a multipath default
+# route (several gateways) spread by their L4 hash
+BASE_SYSCTLS: dict[str, str | int] = {"net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.default.rp_filter": 0,
+                                      "net.ipv4.fib_multipath_hash_policy": 1}
 
 
 class NodeKind:

@@ -138,9 +138,16 @@ def configure_node(lab: str, topo: Topology, node: str) -> None:
             for index in ns.link_lookup(ifname=ifname):
                 ns.addr("add", index=index, address=address, prefixlen=prefixlen)
                 ns.link("set", index=index, state="up")
-        if spec.gateway is not None:
-            ns.route("add", dst="0.0.0.0/0", gateway=str(spec.gateway))
+        set_default_route(ns, spec.gateways)
         kind.configure_network(lab, topo, node, ns)
+
+
+def set_default_route(ns, gateways: list) -> None:
+    """The node's default route through its gateway(s): several make one multipath route."""
+    if len(gateways) == 1:
+        ns.route("replace", dst="0.0.0.0/0", gateway=str(gateways[0]))
+    elif gateways:
+        ns.route("replace", dst="0.0.0.0/0", multipath=[{"gateway": str(g)} for g in gateways])
 
 
 def write_resolvers(lab: str, nodes: list[str], nameserver: str, ledger: Ledger) -> None:

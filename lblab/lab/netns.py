@@ -72,18 +72,24 @@ def inode(name: str) -> int | None:
 
 def pids(name: str) -> list[int]:
     """PIDs of every process whose network namespace is this one (exact membership)."""
-    target = inode(name)
-    if target is None:
-        return []
-    found = []
+    return pids_of_namespaces([name]).get(name, [])
+
+
+def pids_of_namespaces(names: list[str]) -> dict[str, list[int]]:
+    """Namespace -> PIDs of the processes in it, for many namespaces in one pass over /proc."""
+    by_inode = {ino: name for name in names if (ino := inode(name)) is not None}
+    found: dict[str, list[int]] = {name: [] for name in by_inode.values()}
+    if not by_inode:
+        return found
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            if os.stat(f"/proc/{entry.name}/ns/net").st_ino == target:
-                found.append(int(entry.name))
+            name = by_inode.get(os.stat(f"/proc/{entry.name}/ns/net").st_ino)
         except (FileNotFoundError, PermissionError, ProcessLookupError):
             continue
+        if name is not None:
+            found[name].append(int(entry.name))
     return found
 
 

@@ -162,6 +162,12 @@ def write_resolvers(lab: str, nodes: list[str], nameserver: str, ledger: Ledger)
         (directory / "hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {node}\n")
 
 
+def root_links() -> set[str]:
+    """Names of every link in the root namespace (one netlink dump)."""
+    with IPRoute() as ipr:
+        return {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+
+
 def lab_links(lab: str) -> list[str]:
     """Root-namespace links that carry the lab's mark or its name tag."""
     with IPRoute() as ipr:

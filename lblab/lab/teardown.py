@@ -14,7 +14,8 @@ from lblab.lab.errors import LabError
 from lblab.lab.ledger import Ledger, known_labs, lab_dir
 from lblab.paths import RUN_ROOT
 
-TERM_GRACE = 3.0      # SIGTERM, then SIGKILL what is still alive after this
+TERM_GRACE = 1.0      # SIGTERM, then SIGKILL what is still alive after this (an etcd leader
+                      # whose peers stop with it waits seconds to hand over: nothing to wait for)
 EXIT_WAIT = 10.0      # then wait this long for every killed process to be gone
 
 
@@ -58,9 +59,8 @@ def stop_processes(ledger: Ledger) -> int:
     # Whatever else runs inside the lab's namespaces (children, a runner killed between spawn
     # and record, shells) is the lab's: namespace membership is exact.
     others = []
-    for name in _own_namespaces(ledger):
-        found = [procs.identify(pid) for pid in netns.pids(name)]
-        others += [p for p in found if p is not None]
+    for found in netns.pids_of_namespaces(_own_namespaces(ledger)).values():
+        others += [p for p in map(procs.identify, found) if p is not None]
     for proc in others:
         _signal(proc, signal.SIGKILL)
     survivors = _wait_gone(running + others, EXIT_WAIT)
@@ -122,11 +122,11 @@ def teardown(name: str, keep_logs: bool = False, progress: Callable[[str], None]
         if network.delete_root_link(record.name, name):
             removed["bridges"] += 1
     # root-side veth ends go away with their namespace peers, asynchronously
-    veths = [r.name for r in ledger.resources("veth")]
+    veths = {r.name for r in ledger.resources("veth")}
     deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and any(network.link_alias(v) is not None for v in veths):
+    while time.monotonic() < deadline and veths & network.root_links():
         time.sleep(0.05)
-    for veth in veths:
+    for veth in sorted(veths & network.root_links()):
         if network.delete_root_link(veth, name):
             removed["veths"] += 1
     ledger.remove_file()

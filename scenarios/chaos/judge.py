@@ -18,7 +18,6 @@ from .recorder import HOST_FILE, STATUS_FILE, WRITES_FILE, read_lines
 
 PLAN_FILE = "chaos-plan.json"
 FINAL_FILE = "final.json"
-CHAOS_FILE = "chaos.json"
 CONTEXT = 2.0          # seconds of history shown before and after a violation
 MAX_LOOKUPS = 50       # unknown served versions looked up in etcd, at most
 

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from lbapp.lbserver.configsync import POLL_JITTER
+from scenarios.htmlreport import CHAOS_FILE
 from scenarios.report import write_result
 from scenarios.runner import RunOptions, _write_report, run_scenario
 from scenarios.spec import Scenario, parse_scenario
 
-from .judge import CHAOS_FILE, FINAL_FILE, PLAN_FILE, judge_dir
+from .judge import FINAL_FILE, PLAN_FILE, judge_dir
 from .plan import Timing, candidates, nemesis_plan, write_plan
 from .recorder import (HOST_FILE, STATUS_FILE, WRITES_FILE, ConfigWriter, HostPressure, JsonLines, Nemesis,
                        StatusPoller, read_lines)

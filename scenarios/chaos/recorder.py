@@ -192,30 +192,34 @@ class Nemesis:
             if entry["status"] == "applied":
                 self._heal_entry(entry)
 
+    # apply|heal -> (when it started, how long it took, the status once done)
+    PHASES = {"apply": ("applied_at", "took", "applied"), "heal": ("healed_at", "heal_took", "healed")}
+
     def _apply(self, step: Step, entry: dict[str, Any]) -> None:
-        started = time.time()
-        entry["applied_at"] = round(started - self.t0, 4)
-        try:
+        def apply() -> None:
             self.records[step.index] = self.lab.fault(entry["action"], **entry["params"])
-            entry["status"] = "applied"
-            self.log(f"chaos: fault {step.index} {step.candidate.label} applied, held {step.hold:.1f}s")
-        except Exception as exc:  # noqa: BLE001 - recorded; the checker reports it
-            entry.update(status="apply_failed", detail=_error(exc))
-            self.log(f"chaos: fault {step.index} {step.candidate.label} failed: {entry['detail']}")
-        entry["took"] = round(time.time() - started, 4)
+        self._phase(entry, "apply", apply, f", held {step.hold:.1f}s")
 
     def _heal(self, step: Step, entry: dict[str, Any]) -> None:
         if entry["status"] == "applied":
             self._heal_entry(entry)
 
     def _heal_entry(self, entry: dict[str, Any]) -> None:
-        started = time.time()
-        entry["healed_at"] = round(started - self.t0, 4)
-        try:
+        def heal() -> None:
             entry["heal"] = self.lab.heal_fault(self.records[entry["index"]])
-            entry["status"] = "healed"
-            self.log(f"chaos: fault {entry['index']} {entry['action']} {entry['params']} healed")
+        self._phase(entry, "heal", heal)
+
+    def _phase(self, entry: dict[str, Any], phase: str, do: Callable[[], None], note: str = "") -> None:
+        """Run one phase of a fault, recording when it started, how long it took, how it ended."""
+        at, took, done = self.PHASES[phase]
+        started = time.time()
+        entry[at] = round(started - self.t0, 4)
+        what = f"fault {entry['index']} {entry['action']} {entry['params']}"
+        try:
+            do()
+            entry["status"] = done
+            self.log(f"chaos: {what} {done}{note}")
         except Exception as exc:  # noqa: BLE001 - recorded; the checker reports it
-            entry.update(status="heal_failed", detail=_error(exc))
-            self.log(f"chaos: heal of fault {entry['index']} failed: {entry['detail']}")
-        entry["heal_took"] = round(time.time() - started, 4)
+            entry.update(status=f"{phase}_failed", detail=_error(exc))
+            self.log(f"chaos: {phase} of {what} failed: {entry['detail']}")
+        entry[took] = round(time.time() - started, 4)

@@ -73,10 +73,11 @@ def run(args) -> int:
     from lblab.cli.scenario import print_report_path
     from lblab.cli.up import bring_up
     from lblab.lab.instance import Lab
-    from lblab.lab.ledger import Ledger
+    from lblab.lab.ledger import Ledger, check_lab_name
     from lblab.lab.teardown import leftovers, teardown
     from scenarios.chaos import ChaosOptions, conclude, run_chaos
     from scenarios.chaos.plan import Timing
+    from scenarios.trafficspec import MAX_RATE
 
     options = ChaosOptions(duration=duration(args.duration, "--duration"),
                            seed=args.seed if args.seed is not None else random.randrange(1, 10**6),
@@ -85,6 +86,9 @@ def run(args) -> int:
     problems = options.timing.problems()
     if problems:
         raise LabError("; ".join(f"--{name}: {why}" for name, why in problems))
+    check_lab_name(args.lab)
+    if args.rate <= 0 or args.rate > MAX_RATE:
+        raise LabError(f"--rate: {args.rate:g} requests/s is outside (0, {MAX_RATE:g}]")
     require_root()
     out_dir = Path(args.out or RESULTS_DIR) / f"chaos-{options.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     own = not Ledger(args.lab).exists()

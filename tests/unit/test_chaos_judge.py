@@ -106,3 +106,17 @@ def test_cpu_pressure_lines():
     assert cpu_pressure("some avg10=91.47 avg60=95.37 avg300=91.24 total=4348167372\n"
                         "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n") == 91.47
     assert cpu_pressure("") is None and cpu_pressure("some avg60=1") is None and cpu_pressure("some avg10=x") is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--duration", "5x"], "--duration: not a duration"), (["--duration", "0s"], "--duration: must be longer than 0"),
+    (["--duration=-3s"], "--duration"), (["--faults", "kill,../etc"], "unknown fault '../etc'"),
+    (["--concurrency", "0"], "--concurrency: must be at least 1"), (["--lab", "../../etc"], "invalid lab name"),
+    (["--lab", "A" * 40], "invalid lab name"), (["--rate", "0"], "--rate: 0 requests/s"),
+    (["--rate", "1e9"], "--rate")])
+def test_bad_chaos_options_are_refused_before_anything_runs(args, message, capsys, tmp_path):
+    from lblab.cli import main
+
+    assert main(["chaos", "--out", str(tmp_path), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

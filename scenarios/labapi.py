@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from lblab.faults.base import FaultSkipped  # noqa: F401 - raised by Lab.fault, caught by the runner
 from lblab.kinds.base import Hazard
+from lblab.topology.model import Topology
 
 
 @runtime_checkable
@@ -62,6 +63,8 @@ class Lab(Protocol):
 @runtime_checkable
 class ChaosLab(Lab, Protocol):
     """What the chaos soak (scenarios.chaos) needs beyond a scenario's lab handle."""
+
+    topo: Topology            # the lab's topology (the service name the clients ask for)
 
     def wait_converged(self, timeout: float) -> float:
         """Wait until every node kind's convergence checks pass; seconds taken (raises LabError

@@ -126,3 +126,9 @@ def test_writes_switch_the_algorithm_each_time_and_stop_before_the_end():
     (Timing(concurrency=0), "concurrency"), (Timing(warmup=-1), "warmup/quiet_end")])
 def test_impossible_timings_are_named(timing, field):
     assert [name for name, _ in timing.problems()] == [field]
+
+
+def test_the_engine_lab_is_what_the_chaos_soak_drives():
+    from scenarios.labapi import ChaosLab
+
+    assert isinstance(REFERENCE, ChaosLab)

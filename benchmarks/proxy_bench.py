@@ -13,7 +13,7 @@ What it does, in one run:
    ``direct``   the same nginx backend config on lb1 itself (the path without a proxy hop:
                 client1 has no route to the backend LAN),
    ``lbapp``    the lab's own lbapp LB (port 80), re-pointed at the nginx backends through
-                etcd + Redis, every feature on (metrics, X-Forwarded-For,
+                the console (etcd + Redis), every feature on (metrics, X-Forwarded-For,
                 timeouts, retries, outlier detection),
    ``lbapp-wN`` a second lbapp LB with ``workers: N`` (SO_REUSEPORT), same config,
    ``haproxy``  HAProxy 2.6, ``nbthread 1`` (``templates/bench-haproxy.cfg.j2``),
@@ -54,8 +54,10 @@ from benchmarks import targets as T
 from benchmarks.cpu import cpu_busy_between, cpu_seconds_between, cpu_snapshot, cpu_times, process_tree
 from benchmarks.summary import GOAL, Target, fmt_us, print_table, ratios, round_record
 from benchmarks.wrk import WrkError, WrkResult, parse_wrk, wrk_argv
-from lblab.lab import configdb, probes
+from lblab.lab import probes
+from lblab.lab.consoleapi import ConsoleApi
 from lblab.lab.instance import Lab, teardown
+from lblab.lab.propagation import wait_applied
 from lblab.paths import RESULTS_DIR
 
 BENCH_RESULTS = RESULTS_DIR / "bench"
@@ -102,9 +104,9 @@ class Bench:
 
         if any(t.startswith("lbapp") for t in wanted):
             # Every lbapp LB of the lab (and those started here) follows this config.
-            revision, written = configdb.put_config(lab, topo.service.lb_id, T.lb_config(backends))
-            configdb.publish_changed(lab, topo.service.lb_id)
-            configdb.wait_applied(lab, [lb], revision, written, timeout=30)
+            written = ConsoleApi(lab).edit(topo.service.lb_id, "replace", T.lb_config(backends))
+            revision = written["version"]
+            wait_applied(lab, [lb], revision, written["committed_at"], timeout=30)
 
         if "lbapp" in wanted:
             main = lab.process_of(lab.daemon(lb, "lbserver"))

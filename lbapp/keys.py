@@ -1,4 +1,8 @@
 """Names shared by every component: etcd keys and Redis channels of one load balancer."""
+import re
+
+# what an LB id or a node name may be, being one segment of a key
+SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 LB_PREFIX = "/lblab/lb/"
@@ -6,6 +10,9 @@ AUDIT_PREFIX = "/lblab/audit/"
 STATUS_PREFIX = "/lblab/status/"
 ORCHESTRATOR_ELECTION = "/lblab/orchestrator/leader"
 ORCHESTRATOR_SHARDS_PREFIX = "/lblab/orchestrator/shards/"
+ORCHESTRATOR_MEMBERS_PREFIX = "/lblab/orchestrator/members/"
+AGENTS_PREFIX = "/lblab/agents/"
+DESIRED_PREFIX = "/lblab/desired/"
 
 
 def config_key(lb_id: str) -> str:
@@ -43,10 +50,49 @@ def audit_key(time_ns: int, write_id: str) -> str:
 
 
 def announce_status_key(node: str) -> str:
-    """Written by the lab: {"announced": bool, "at": unix time} for LB node ``node``."""
+    """Written by the node's status reporter (lbapp.statusreport) from its announcer's state:
+    {"announced": bool or null, "at": unix time, ...} for LB node ``node``, on a lease."""
     return f"{STATUS_PREFIX}announce/{node}"
 
 
 def dns_vip_status_key() -> str:
-    """Written by the lab: {"address": ip, "holder": node or null, "at": unix time}."""
+    """Written by the status reporter of the DNS node holding the VIP (lbapp.statusreport):
+    {"address": ip, "holder": node, "at": unix time}, on its lease; absent while nobody reports."""
     return f"{STATUS_PREFIX}dns_vip"
+
+
+# -- the orchestrator cluster (lbapp.orchestrator) and the LB node agents (lbapp.agent) --------
+
+def shard_key(member: str) -> str:
+    """The targets one orchestrator member checks (lbapp.orchestrator.values.Shard)."""
+    return ORCHESTRATOR_SHARDS_PREFIX + member
+
+
+def member_key(member: str) -> str:
+    """Leased registration of one orchestrator member (lbapp.orchestrator.values.MemberInfo)."""
+    return ORCHESTRATOR_MEMBERS_PREFIX + member
+
+
+def health_key(lb_id: str, backend: str) -> str:
+    """Health of one backend of one LB, written by the member checking it."""
+    return health_prefix(lb_id) + backend
+
+
+def target_name(lb_id: str, backend: str) -> str:
+    """One health-check target: a backend of one LB ('payment/be1')."""
+    return f"{lb_id}/{backend}"
+
+
+def split_target(target: str) -> tuple[str, str]:
+    lb_id, _, backend = target.partition("/")
+    return lb_id, backend
+
+
+def agent_key(node: str) -> str:
+    """Leased registration of the agent on one LB node, with the state it reached."""
+    return AGENTS_PREFIX + node
+
+
+def desired_key(node: str) -> str:
+    """Desired state of one LB node ('active' / 'standby'), written by the orchestrator leader."""
+    return DESIRED_PREFIX + node

@@ -46,18 +46,11 @@ def _hash_balancer(config: LBConfig, healthy: Iterable[str] | None) -> Balancer:
     # own keys, which fall through to the table's next choice, and health changes reuse the
     # cached table instead of rebuilding it.
     options = config.hash
-    pool = _by_name(Pool.from_config(config))
+    pool, table = _pool_and_table(config)
     usable = None
     if healthy is not None:
         up = frozenset(healthy)
         usable = [name in up for name in pool.names]
-    if config.algorithm == "consistent_hash":
-        parameter = options.ring_vnodes
-    elif config.algorithm == "maglev":
-        parameter = options.maglev_table_size or table_size_for(pool.weights)
-    else:
-        parameter = 0
-    table = hash_table(config.algorithm, pool.names, pool.weights, parameter)
     if options.bounded_load is not None:
         return BoundedHashBalancer(pool, table, options.bounded_load.balance_factor,
                                    usable=usable)
@@ -73,6 +66,25 @@ def hash_table(algorithm: str, names: tuple[str, ...], weights: tuple[int, ...],
     if algorithm == "maglev":
         return MaglevTable(names, weights, parameter)
     return SlotTable(weights)
+
+
+def _pool_and_table(config: LBConfig) -> tuple[Pool, HashTable]:
+    pool = _by_name(Pool.from_config(config))
+    if config.algorithm == "consistent_hash":
+        parameter = config.hash.ring_vnodes
+    elif config.algorithm == "maglev":
+        parameter = config.hash.maglev_table_size or table_size_for(pool.weights)
+    else:
+        parameter = 0
+    return pool, hash_table(config.algorithm, pool.names, pool.weights, parameter)
+
+
+def build_tables(config: LBConfig) -> None:
+    """Build (and cache) the lookup table a config's balancer will use, so that make_balancer
+    finds it ready: a Maglev table takes 0.1-0.3 s to build, which the LB server does off its
+    event loop (in a thread) before applying the config."""
+    if config.algorithm in ("source_hash", "consistent_hash", "maglev"):
+        _pool_and_table(config)
 
 
 def _by_name(pool: Pool) -> Pool:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 
 import httptools
 
+from lbapp.backend.knobs import Faults
 from lbapp.backend.stats import BackendStats
 
 log = logging.getLogger("lbapp.backend")
@@ -17,8 +18,7 @@ log = logging.getLogger("lbapp.backend")
 CRLF = b"\r\n"
 STREAM_CHUNK = 64 * 1024
 MAX_BYTES = 1 << 34  # /bytes upper bound (16 GiB), keeps a typo from streaming forever
-ROUTES = ("/", "/health", "/metrics", "/delay", "/status", "/bytes", "/headers", "/echo",
-          "/-/health")
+ROUTES = ("/", "/health", "/metrics", "/delay", "/status", "/bytes", "/headers", "/echo")
 
 _REASONS = {200: b"OK", 201: b"Created", 204: b"No Content", 301: b"Moved Permanently",
             302: b"Found", 304: b"Not Modified", 400: b"Bad Request", 403: b"Forbidden",
@@ -55,7 +55,7 @@ class AppState:
         self.name_header = b"X-Backend: " + name.encode() + CRLF
         self.root_body = json.dumps({"backend": name}).encode()
         self.idle_timeout = idle_timeout
-        self.healthy = True
+        self.faults = Faults()      # run-time knobs (set over the control listener)
         self.shutting_down = False
         self.connections: set[BackendProtocol] = set()
         self.stats = BackendStats(name, ROUTES)
@@ -179,15 +179,44 @@ class BackendProtocol(asyncio.Protocol):
     # -- request handling -------------------------------------------------------------------
     def _start(self, req: Request) -> None:
         self.active = req
+        plan = None if req.is_echo else self.app.faults.plan(req.url.partition(b"?")[0])
+        if plan is None:
+            self._dispatch(req)
+            return
+        hang, fail_status, latency_ms = plan
+        if hang:
+            return  # never answered; requests pipelined behind it wait with it
+        if latency_ms:
+            self.pending_task = asyncio.get_running_loop().create_task(
+                self._after_latency(req, latency_ms, fail_status))
+        else:
+            self._answer(req, fail_status)
+
+    async def _after_latency(self, req: Request, ms: int, fail_status: int | None) -> None:
+        await asyncio.sleep(ms / 1000)
+        if not self.closing:
+            self.pending_task = None
+            self._answer(req, fail_status)
+
+    def _answer(self, req: Request, fail_status: int | None) -> None:
+        if fail_status is None:
+            self._dispatch(req)
+            return
+        path = req.url.partition(b"?")[0].decode("latin-1")
+        route = path if path in ROUTES else "other"
+        body = json.dumps({"backend": self.app.name, "status": fail_status,
+                           "injected": True}).encode()
+        self._reply(req, route, fail_status, body, b"application/json")
+
+    def _dispatch(self, req: Request) -> None:
         path, _, query = req.url.partition(b"?")
         method = req.method
         if path == b"/" and method in (b"GET", b"HEAD"):
             self._reply(req, "/", 200, self.app.root_body, b"application/json")
         elif path == b"/health":
-            if self.app.healthy:
-                self._reply(req, "/health", 200, b"ok\n", b"text/plain")
-            else:
-                self._reply(req, "/health", 503, b"fail\n", b"text/plain")
+            code = self.app.faults.knobs.health.status
+            self._reply(req, "/health", code, b"ok\n" if code < 400 else b"fail\n",
+                        b"text/plain")
         elif req.is_echo:
             self._start_echo(req)
         elif path == b"/delay":
@@ -213,10 +242,6 @@ class BackendProtocol(asyncio.Protocol):
             self.app.stats.connections = len(self.app.connections)
             body, ctype = self.app.stats.render()
             self._reply(req, "/metrics", 200, body, ctype.encode())
-        elif path == b"/-/health" and method == b"POST":
-            self.app.healthy = _int_arg(query, b"ok", 1, 0, 1) == 1
-            self._reply(req, "/-/health", 200, b"healthy\n" if self.app.healthy else b"failing\n",
-                        b"text/plain")
         else:
             self._reply(req, "other", 404, b"not found\n", b"text/plain")
 

@@ -10,6 +10,7 @@ import sys
 import uvloop
 
 from lbapp.backend.app import AppState, BackendProtocol
+from lbapp.backend.control import start_control
 
 log = logging.getLogger("lbapp.backend")
 
@@ -28,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", required=True, help="backend name, sent as X-Backend")
     parser.add_argument("--listen", type=parse_listen, action="append", required=True,
                         metavar="HOST:PORT", help="address to listen on (repeatable)")
+    parser.add_argument("--control-listen", type=parse_listen, metavar="HOST:PORT",
+                        help="run-time knobs (GET/PATCH/DELETE /-/knobs) on this address only; "
+                             "must differ from every --listen")
     parser.add_argument("--idle-timeout", type=float, default=75.0, metavar="SECONDS",
                         help="close keep-alive connections idle this long (default 75, "
                              "longer than the LB's upstream pool idle timeout)")
@@ -40,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 async def serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     app = AppState(args.name, args.idle_timeout)
+    control = None
+    if args.control_listen:  # first: whoever sees the data port answer can set knobs
+        control = await start_control(app, *args.control_listen)
+        log.info("backend %s knobs on %s:%d", args.name, *args.control_listen)
     servers = []
     for host, port in args.listen:
         servers.append(await loop.create_server(lambda: BackendProtocol(app), host, port,
@@ -61,11 +69,17 @@ async def serve(args: argparse.Namespace) -> int:
     for conn in list(app.connections):
         if conn.transport is not None:
             conn.transport.abort()
+    if control is not None:
+        await control.cleanup()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.control_listen and args.control_listen[1] in {port for _, port in args.listen}:
+        parser.error("--control-listen must use a port no --listen uses (knobs stay off the "
+                     "data plane)")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

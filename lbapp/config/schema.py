@@ -11,10 +11,11 @@ backend or, seed-style, in a top-level ``weights`` map keyed by backend name.
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lbapp.validation import parse_json
 
 ALGORITHMS = (
     "round_robin",
@@ -164,29 +165,11 @@ class ConfigError(ValueError):
     """A config document that fails the schema; the message names each bad field."""
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid load balancer config"]
-    for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(document)"
-        lines.append(f"  {where}: {item['msg']}")
-    return "\n".join(lines)
-
-
 def parse_config(data: bytes | str | dict, source: str = "config",
                  strict: bool = False) -> LBConfig:
     """Parse and validate a config document; raise ConfigError naming the bad fields.
     ``strict``: no type coercion ("3" or 3.0 is not an integer), as writers must validate."""
-    if isinstance(data, (bytes, str)):
-        try:
-            data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{source}: not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a config must be a JSON object")
-    try:
-        return LBConfig.model_validate(data, strict=strict)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+    return parse_json(LBConfig, data, source, "load balancer config", ConfigError, strict=strict)
 
 
 def dump_config(config: LBConfig) -> str:

@@ -88,7 +88,8 @@ async def _write(request: web.Request, action: str, make_edit) -> web.Response:
             console.metrics.rejects.labels(exc.reason).inc()
         return refuse(exc)
     return web.json_response({"version": written.version, "audit_id": written.audit_id,
-                              "published_to": written.subscribers},
+                              "published_to": written.subscribers,
+                              "committed_at": written.committed_at},
                              headers={"ETag": f'"{written.version}"'})
 
 

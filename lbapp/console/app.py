@@ -50,6 +50,15 @@ async def healthy(_: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
+async def ready(request: web.Request) -> web.Response:
+    """200 once etcd answers a read (the console can show and change configs), else 503."""
+    try:
+        revision = await request.app[CONSOLE].store.etcd.revision()
+    except EtcdError as exc:
+        return web.Response(status=503, text=f"etcd: {exc}\n")
+    return web.Response(text=f"ready (etcd revision {revision})\n")
+
+
 def build_app(settings: ConsoleSettings, token: str) -> web.Application:
     app = web.Application(middlewares=[count_and_catch], client_max_size=settings.max_body_bytes)
     etcd = EtcdClient(settings.etcd_endpoints, timeout=settings.etcd_timeout_ms / 1000)
@@ -65,6 +74,7 @@ def build_app(settings: ConsoleSettings, token: str) -> web.Application:
     ui.add_routes(app)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
     app.router.add_static("/static", HERE / "static")
 
     async def lifecycle(app: web.Application):

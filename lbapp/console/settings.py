@@ -27,10 +27,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lbapp import keys
 from lbapp.etcd.transport import parse_endpoint
 from lbapp.lbserver.settings import parse_hostport
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+NAME = keys.SEGMENT
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 

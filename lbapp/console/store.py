@@ -39,6 +39,8 @@ class Written:
     audit_id: str
     subscribers: int | None     # None: the publish failed (LBs see the change at their poll)
     publish_seconds: float
+    committed_at: float         # wall time the txn was answered (LB servers' applied_at - this
+                                # is the propagation time: every lab namespace shares one clock)
 
 
 def _json(value: bytes) -> Any:
@@ -151,10 +153,11 @@ class Store:
             version = result.responses[0].kvs[0].mod_revision
         else:
             version = result.revision
+        committed_at = time.time()
         subscribers, seconds = await self.publish(stored.lb_id)
         log.info("%s by %s on %s: version %d -> %d, published to %s", action, who, stored.lb_id,
                  stored.version, version, subscribers)
-        return Written(version, audit_id, subscribers, seconds)
+        return Written(version, audit_id, subscribers, seconds, committed_at)
 
     async def publish(self, lb_id: str) -> tuple[int | None, float]:
         started = time.monotonic()

@@ -5,23 +5,12 @@ import argparse
 import asyncio
 import gc
 import logging
-import sys
 
 import uvloop
 
 from lbapp.lbserver.server import LBServer
-from lbapp.lbserver.settings import SettingsError, load_settings
-
-
-def setup_logging(level: str, log_file: str | None, name: str) -> None:
-    handler: logging.Handler
-    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
-        f"%(asctime)s {name} %(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+from lbapp.daemon import load_or_exit_code, logging_or_exit_code
+from lbapp.lbserver.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,25 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker is not None and (args.worker_admin is None or args.parent_pid is None):
         parser.error("--worker needs --worker-admin and --parent-pid")
-    try:
-        settings = load_settings(args.settings)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    if args.check:
-        print(f"{args.settings}: ok")
-        return 0
+    settings = load_or_exit_code(args.settings, args.check, load_settings)
+    if isinstance(settings, int):
+        return settings
     if args.worker is not None:
         from lbapp.lbserver.workers import die_with_parent
 
         die_with_parent(args.parent_pid)
     name = settings.name if args.worker is None else f"{settings.name}/w{args.worker}"
-    try:
-        setup_logging(settings.log_level, settings.log_file, name)
-    except OSError as exc:
-        print(f"{args.settings}: log_file: cannot open {settings.log_file}: {exc.strerror}",
-              file=sys.stderr)
-        return 2
+    failed = logging_or_exit_code(args.settings, settings.log_level, settings.log_file, name)
+    if failed is not None:
+        return failed
     if settings.workers > 1 and args.worker is None:
         from lbapp.lbserver.workers import Supervisor
 

@@ -43,6 +43,14 @@ class LBServer:
         loop = asyncio.get_running_loop()
         self._stopped = loop.create_future()
         s = self.settings
+        rt = self.rt
+        # Listeners first: an admin endpoint that answers means the data plane is bound (a
+        # supervisor counts a worker as started once its admin socket answers).
+        for host, port in s.listen_addresses:
+            self.listeners.append(await loop.create_server(
+                lambda: ClientConnection(rt), host, port, reuse_address=True,
+                reuse_port=self.worker is not None, backlog=LISTEN_BACKLOG))
+            log.info("%s: proxy listening on %s:%d", s.name, host, port)
         app = build_app(self.rt, self.registry, self.worker, self.start_drain)
         if self.admin_socket is None:
             admin = await serve(app, s.admin_addresses)
@@ -52,12 +60,6 @@ class LBServer:
             log.info("%s (lb %s): worker %d, admin on %s", s.name, s.lb_id, self.worker,
                      self.admin_socket)
         self.sync.start()
-        rt = self.rt
-        for host, port in s.listen_addresses:
-            self.listeners.append(await loop.create_server(
-                lambda: ClientConnection(rt), host, port, reuse_address=True,
-                reuse_port=self.worker is not None, backlog=LISTEN_BACKLOG))
-            log.info("%s: proxy listening on %s:%d", s.name, host, port)
         self._tasks.append(loop.create_task(self.sweep(), name="sweeper"))
         loop.add_signal_handler(signal.SIGTERM, self.start_drain, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.start_drain, "SIGINT")

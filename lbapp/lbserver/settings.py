@@ -51,45 +51,16 @@ supervisor dies, its workers are killed.
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
-                      field_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_LOG_LEVELS = ("debug", "info", "warning", "error")
+from lbapp.settingsfile import (EtcdEndpoints, HostPort, Identifier, LogLevel, RedisUrl,
+                                SettingsError, load_document, parse_document, parse_hostport)
 
-
-class SettingsError(ValueError):
-    """A settings file that cannot be used; the message names the file and the field."""
-
-
-def parse_hostport(text: str) -> tuple[str, int]:
-    """'0.0.0.0:80' / '[::]:80' / 'localhost:80' -> (host, port); ValueError if malformed."""
-    if not isinstance(text, str):
-        raise ValueError("must be a 'host:port' string")
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"{text!r} is not 'host:port'")
-    if not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r}: port must be 1-65535")
-    if host.startswith("["):
-        if not host.endswith("]"):
-            raise ValueError(f"{text!r}: unbalanced '[' in IPv6 address")
-        host = host[1:-1]
-        ipaddress.IPv6Address(host)
-    elif ":" in host:
-        raise ValueError(f"{text!r}: write IPv6 addresses as [addr]:port")
-    return host, int(port)
-
-
-def _check_hostport(value: str) -> str:
-    parse_hostport(value)
-    return value
+__all__ = ["Settings", "SettingsError", "load_settings", "parse_hostport", "parse_settings"]
+WHAT = "LB server settings"
 
 
 def _admin_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -124,19 +95,19 @@ def check_admin_address(item: str, listen: list[str], allow_wildcard: bool) -> N
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    lb_id: str
-    listen: list[str] = Field(min_length=1)
+    name: Identifier
+    lb_id: Identifier
+    listen: list[HostPort] = Field(min_length=1)
     admin_allow_wildcard: bool = False
     admin_listen: str | list[str]
-    etcd_endpoints: list[str] = Field(min_length=1)
-    redis_url: str | None = None
+    etcd_endpoints: EtcdEndpoints
+    redis_url: RedisUrl = None
     drain_grace_ms: int = Field(default=3000, ge=0, le=600_000)
     drain_timeout_ms: int = Field(default=30_000, ge=0, le=3_600_000)
     max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
     request_head_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
     log_file: str | None = None
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     etcd_timeout_ms: int = Field(default=500, ge=10, le=60_000)
     upstream_idle_timeout_ms: int = Field(default=30_000, ge=100, le=3_600_000)
     upstream_max_idle: int = Field(default=256, ge=0, le=100_000)
@@ -144,18 +115,9 @@ class Settings(BaseModel):
     retry_body_buffer_bytes: int = Field(default=65_536, ge=0, le=64 * 1024 * 1024)
     workers: int = Field(default=1, ge=1, le=64)
 
-    @field_validator("name", "lb_id")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be 1-63 characters of letters, digits, '_', '.', '-'")
-        return value
-
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: list[str]) -> list[str]:
-        for item in value:
-            _check_hostport(item)
         if len(set(value)) != len(value):
             raise ValueError("listen addresses repeat")
         return value
@@ -173,33 +135,6 @@ class Settings(BaseModel):
             check_admin_address(item, listen, info.data.get("admin_allow_wildcard", False))
         return value
 
-    @field_validator("etcd_endpoints")
-    @classmethod
-    def _etcd(cls, value: list[str]) -> list[str]:
-        for item in value:
-            parts = urlsplit(item)
-            if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
-                raise ValueError(f"{item!r} must look like http://host:2379")
-            if parts.path not in ("", "/"):
-                raise ValueError(f"{item!r}: no path expected")
-        return value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-                raise ValueError(f"{value!r} must look like redis://host:6379/0")
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        if value.lower() not in _LOG_LEVELS:
-            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
-        return value.lower()
-
     @property
     def listen_addresses(self) -> list[tuple[str, int]]:
         return [parse_hostport(item) for item in self.listen]
@@ -213,32 +148,9 @@ class Settings(BaseModel):
         return [parse_hostport(item) for item in self.admin_list]
 
 
-def format_settings_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid LB server settings"]
-    for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(document)"
-        msg = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {msg}")
-    return "\n".join(lines)
-
-
 def parse_settings(data: Any, source: str = "settings") -> Settings:
-    if not isinstance(data, dict):
-        raise SettingsError(f"{source}: expected a mapping of settings at the top level")
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        raise SettingsError(format_settings_error(exc, source)) from None
+    return parse_document(Settings, data, source, WHAT)
 
 
 def load_settings(path: str | Path) -> Settings:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read settings: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
-    return parse_settings(data, source=str(path))
+    return load_document(Settings, path, WHAT)

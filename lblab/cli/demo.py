@@ -1,6 +1,7 @@
 """`lblab demo` (what `make demo` runs): bring up the reference lab with progress, show its
-status, run the `demo` scenario with a live per-second readout of what clients see while an LB
-process, an LB node and the primary DNS server fail and come back, print the report, tear down."""
+status and the console's URL (its live view charts the same run), run the `demo` scenario with a
+live per-second readout of what clients see while an LB process, an LB node and the primary DNS
+server fail and come back, print the report, tear down."""
 from __future__ import annotations
 
 import time
@@ -11,6 +12,7 @@ from rich.rule import Rule
 from lblab import status
 from lblab.cli.common import console as default_console, require_root
 from lblab.cli.scenario import run_one
+from lblab.kinds.console import console_status
 from lblab.lab.instance import Lab
 from lblab.lab.ledger import Ledger
 from lblab.lab.teardown import teardown
@@ -40,6 +42,11 @@ def run_demo(args, console: Console) -> int:
     try:
         console.print(Rule("2. the converged lab (lblab status)"))
         status.render(status.collect(lab), console)
+        for node, entry in console_status(lab).items():
+            console.print(f"Watch it live in a browser on this machine: {entry['url']}/live "
+                          f"(the console on node {node}: requests/s per LB server and backend, "
+                          "announcements, DNS VIP holder); log in with the token above to change "
+                          "configs.", markup=False)
         console.print(Rule("3. traffic by name through DNS + anycast, with failures injected live"))
         console.print("Each line is one second of client traffic: requests ok/failed, and which LB and "
                       "backend served them. Watch lb2, then lb3 disappear and come back, and DNS move "

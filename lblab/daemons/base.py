@@ -25,6 +25,11 @@ class NodeContext:
     run_dir: Path            # this node's directory for configs, logs, sockets and data
 
     @property
+    def lab_dir(self) -> Path:
+        """The lab's run directory (``run_dir`` is <lab dir>/nodes/<node>)."""
+        return self.run_dir.parent.parent
+
+    @property
     def spec(self) -> Any:
         return self.topo.nodes[self.node]
 
@@ -61,6 +66,8 @@ class Daemon:
     # to start: it listens on every address of the node, not on one that is not there yet)
     before_links: ClassVar[bool] = False
     config_db: ClassVar[bool] = False    # holds the LB config: later waves start once it is ready
+    # started in the lab host's namespace instead of the node's (a forwarder that moves itself)
+    host_namespace: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -1,6 +1,7 @@
 """DNS servers: CoreDNS authoritative for the service zone; with a DNS VIP, keepalived (VRRPv3)
-holds it on one of them, and a DNS watch tells keepalived within ~0.3 s when CoreDNS stops
-answering (keepalived's own script checks run at most once a second)."""
+holds it on one of them, a DNS watch tells keepalived within ~0.3 s when CoreDNS stops
+answering (keepalived's own script checks run at most once a second), and each node's status
+reporter tells etcd (the console) who holds the VIP."""
 from __future__ import annotations
 
 import os
@@ -13,6 +14,7 @@ from lbapp.dnswatch import parse_args as parse_dnswatch_args
 from lblab.daemons.coredns import CoreDns, service_addresses
 from lblab.daemons.dnswatch import DnsWatch
 from lblab.daemons.keepalived import Keepalived
+from lblab.daemons.statusreport import StatusReporter
 from lblab.kinds.base import Check, Hazard, NodeKind, Problem
 from lblab.kinds.registry import register
 from lblab.lab import netns, probes
@@ -57,7 +59,7 @@ class Dns(NodeKind):
     def daemons(self, ctx):
         daemons = [CoreDns(ctx)]
         if ctx.topo.dns.vip is not None:
-            daemons += [DnsWatch(ctx), Keepalived(ctx)]
+            daemons += [DnsWatch(ctx), Keepalived(ctx), StatusReporter(ctx, dns_vip=str(ctx.topo.dns.vip))]
         return daemons
 
     def problems(self, topo: Topology, name: str, spec: DnsOptions) -> list[Problem]:

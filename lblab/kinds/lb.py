@@ -1,5 +1,6 @@
 """LB nodes: lbapp's LB server, a BIRD speaker, and the announcer that makes the speaker announce
-the anycast VIP only while the local LB server is ready. A standby LB runs no announcer."""
+the anycast VIP only while the local LB server is ready, with a status reporter keeping the
+announcer's state in etcd for the console. A standby LB runs neither."""
 from __future__ import annotations
 
 from typing import Literal
@@ -9,6 +10,7 @@ from pydantic import Field
 from lblab.daemons.announcer import Announcer
 from lblab.daemons.bird import BirdSpeaker
 from lblab.daemons.lbserver import LbServer
+from lblab.daemons.statusreport import StatusReporter
 from lblab.kinds.backend import LISTEN_BACKLOG
 from lblab.kinds.base import Hazard, NodeKind, Problem, bfd_floor
 from lblab.kinds.client import MANY_CONNECTIONS
@@ -45,7 +47,8 @@ class Lb(NodeKind):
     def daemons(self, ctx):
         daemons = [BirdSpeaker(ctx), LbServer(ctx)]
         if not ctx.spec.standby:
-            daemons.append(Announcer(ctx))
+            announcer = Announcer(ctx)
+            daemons += [announcer, StatusReporter(ctx, announce_state=announcer.state_path)]
         return daemons
 
     def configure_network(self, lab: str, topo: Topology, node: str, ns) -> None:

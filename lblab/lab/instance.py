@@ -15,9 +15,10 @@ from lblab import faults
 from lblab.daemons.base import Daemon, NodeContext, PythonDaemon
 from lblab.daemons.etcd import etcd_endpoints
 from lblab.kinds import Hazard, kind_of, kinds
-from lblab.lab import configdb, netns, procs
+from lblab.lab import netns, procs
 from lblab.lab.bringup import Progress, bring_up
 from lblab.lab.converge import wait_converged
+from lblab.lab.consoleapi import ConsoleApi
 from lblab.lab.errors import DaemonNotReady, LabError
 from lblab.lab.forkserver import ForkClient
 from lblab.lab.ledger import Ledger, known_labs, lab_dir
@@ -187,13 +188,15 @@ class Lab:
         return ident
 
     def _spawn(self, daemon: Daemon) -> procs.ProcessId:
-        """Forked from the lab's preloaded interpreter when it may be, else a new process."""
-        fork = daemon.fork_spec() if isinstance(daemon, PythonDaemon) else None
+        """Forked from the lab's preloaded interpreter when it may be, else a new process (in the
+        lab host's namespace for a daemon that moves itself)."""
+        ns = None if daemon.host_namespace else daemon.ctx.ns
+        fork = daemon.fork_spec() if isinstance(daemon, PythonDaemon) and ns is not None else None
         if fork is not None:
-            ident = self.forkserver.spawn(daemon.ctx.ns, *fork, daemon.log_path, daemon.env())
+            ident = self.forkserver.spawn(ns, *fork, daemon.log_path, daemon.env())
             if ident is not None:
                 return ident
-        return procs.spawn(daemon.ctx.ns, daemon.command(), daemon.log_path, env=daemon.env())
+        return procs.spawn(ns, daemon.command(), daemon.log_path, env=daemon.env())
 
     def wait_ready(self, daemon: Daemon, timeout: float | None = None) -> None:
         timeout = timeout or daemon.ready_timeout
@@ -272,10 +275,11 @@ class Lab:
         self.etcdctl("put", config_key(self.topo.service.lb_id), config)
 
     def write_config(self, changes: dict) -> dict:
-        """Change the service's LB config as the console does (merge, validate, write etcd,
-        publish): {revision, committed_at}. The one place the chaos soak writes through."""
-        written = configdb.change_config(self, self.topo.service.lb_id, changes)
-        return {"revision": written["revision"], "committed_at": written["written_at"]}
+        """Change the service's LB config through the console's API (keys of ``changes`` replace
+        the stored ones; the console validates, writes etcd guarded by the version it read,
+        publishes): {revision, committed_at}. The one place the chaos soak writes through."""
+        written = ConsoleApi(self).edit(self.topo.service.lb_id, "set", changes)
+        return {"revision": written["version"], "committed_at": written["committed_at"]}
 
     def config_at(self, revision: int | None = None) -> dict | None:
         """The service's LB config as etcd held it at ``revision`` (None: now):

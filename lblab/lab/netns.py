@@ -115,23 +115,33 @@ def sysctl(name: str, settings: dict[str, str | int]) -> None:
                 raise RuntimeError(f"sysctl {key}={value} in {name} failed: {exc.strerror}") from None
 
 
+def _setns(fd: int, what: str) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns {what}: {os.strerror(err)}")
+
+
+def join(name: str) -> None:
+    """Move the calling thread into namespace `name` for good: in a process that has one thread
+    yet, the whole process (threads started later inherit it). Sockets made before keep theirs."""
+    target = os.open(NETNS_DIR / name, os.O_RDONLY)
+    try:
+        _setns(target, f"into {name}")
+    finally:
+        os.close(target)
+
+
 @contextmanager
 def entered(name: str):
     """Switch the calling thread into namespace `name` for the duration of the block."""
-    own = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(NETNS_DIR / name, os.O_RDONLY)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns into {name}: {os.strerror(err)}")
+        join(name)
         try:
             yield
         finally:
-            if _libc.setns(own, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns back from {name}: {os.strerror(err)}")
+            _setns(own, f"back from {name}")
     finally:
-        os.close(target)
         os.close(own)
 
 

@@ -185,6 +185,9 @@ def config_delivered(writes: Sequence[Write], observations: Iterable[Observation
     every LB serves the last acknowledged write or a later one."""
     seen = by_lb(observations)
     acked = sorted((w for w in writes if w.revision is not None and w.acked is not None), key=lambda w: w.acked)
+    if writes and not acked:
+        return [Violation("config_delivered", f"none of {len(writes)} config writes was acknowledged: nothing to judge "
+                          f"(first error: {writes[0].error})", writes[0].sent, observed_until)]
     found = []
     for lb in lbs:
         polls = seen.get(lb, [])

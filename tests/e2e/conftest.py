@@ -1,7 +1,8 @@
 """End-to-end fixtures: one real lab per group of tests that can share it.
 
-The reference lab is brought up once per session; a scenario that breaks something is healed
-and the lab waited on until it has converged again, instead of rebuilding it.
+The reference lab is brought up once per session (lab name ``e2eref``, or ``$LBLAB_E2E_LAB``
+so that several people can run end-to-end tests on one machine); a scenario that breaks something
+is healed and the lab waited on until it has converged again, instead of rebuilding it.
 """
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def test_status_json_describes_the_lab(healthy_lab):
     assert all(v == "healthy" for v in data["etcd"].values()) and len(data["etcd"]) == 3
     lb1 = next(n for n in data["nodes"] if n["name"] == "lb1")
     assert {d["name"]: d["state"] for d in lb1["daemons"]} == {
-        "bird": "running", "lbserver": "running", "announcer": "running"}
+        "bird": "running", "lbserver": "running", "announcer": "running", "reporter": "running"}
     assert data["bgp"]["r1"]["lb1"]["info"] == "Established"
 
 

@@ -1,24 +1,35 @@
-"""Config served from memory and kept in sync: write -> every LB serving it, measured from each
-LB's own applied-at time (all namespaces share one clock). Push (Redis) and pull (etcd poll)."""
+"""Config served from memory and kept in sync: a write through the console -> every LB serving it,
+measured from each LB's own applied-at time to the console's commit (all namespaces share one
+clock). Push (Redis) and pull (etcd poll); an invalid config written past the console is refused
+by every LB server."""
 from __future__ import annotations
 
 import json
 import statistics
 import time
 
+from lbapp.keys import config_channel, config_key
+from lblab.daemons.redis import PORT as REDIS_PORT
+from lblab.lab.consoleapi import ConsoleApi
+from lblab.lab.propagation import lb_status, running_lbs, wait_applied
 from tests.e2e.conftest import RESULTS
-from lblab.lab import configdb
 
 LB_ID = "payment"
 
 
-def running_lbs(lab) -> list[str]:
-    return [n for n in lab.node_names("lb") if lab.daemon_state(lab.daemon(n, "lbserver")) == "running"]
-
-
 def write_and_measure(lab, changes: dict, timeout: float) -> dict[str, float]:
-    written = configdb.change_config(lab, LB_ID, changes)
-    return configdb.wait_applied(lab, running_lbs(lab), written["revision"], written["written_at"], timeout)
+    written = ConsoleApi(lab).edit(LB_ID, "set", changes)
+    return wait_applied(lab, running_lbs(lab), written["version"], written["committed_at"], timeout)
+
+
+def write_past_the_console(lab, text: str) -> int:
+    """Put text as the config with etcdctl and publish "changed" with redis-cli, as a buggy
+    writer would; returns the etcd revision."""
+    result = lab.etcdctl("put", config_key(LB_ID), text, "-w", "json")
+    redis = lab.node_names("redis")[0]
+    lab.run(redis, ["redis-cli", "-h", str(lab.topo.control_address(redis)), "-p", str(REDIS_PORT),
+                    "publish", config_channel(LB_ID), "changed"], timeout=5)
+    return int(json.loads(result.stdout)["header"]["revision"])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -33,15 +44,15 @@ def save(name: str, data: dict) -> None:
 
 def test_push_reaches_every_lb_fast(healthy_lab):
     lab = healthy_lab
-    original, _ = configdb.get_config(lab, LB_ID)
+    api = ConsoleApi(lab)
+    original = api.lb(LB_ID)["config"]
     every_lb = []
     try:
         for i in range(40):
             latencies = write_and_measure(lab, {"timeouts": {"connect_ms": 1000 + i % 2}}, timeout=10)
             every_lb.append(max(latencies.values()))
     finally:
-        configdb.put_config(lab, LB_ID, original)
-        configdb.publish_changed(lab, LB_ID)
+        api.edit(LB_ID, "replace", original)
     p50, p99 = percentile(every_lb, 0.5), percentile(every_lb, 0.99)
     save("config-push-latency", {"writes": len(every_lb), "p50_s": p50, "p99_s": p99, "max_s": max(every_lb),
                                  "mean_s": statistics.mean(every_lb), "samples_s": every_lb})
@@ -52,7 +63,7 @@ def test_push_reaches_every_lb_fast(healthy_lab):
 
 def test_poll_applies_config_when_redis_is_down(healthy_lab):
     lab = healthy_lab
-    config, _ = configdb.get_config(lab, LB_ID)
+    config = ConsoleApi(lab).lb(LB_ID)["config"]
     poll_s = config["poll_frequency"] / 1000
     lab.fault("kill", node="redis", daemon="redis")
     every_lb = []
@@ -67,20 +78,20 @@ def test_poll_applies_config_when_redis_is_down(healthy_lab):
 
 def test_invalid_config_is_rejected_and_last_good_kept(healthy_lab):
     lab = healthy_lab
-    good, good_revision = configdb.get_config(lab, LB_ID)
+    api = ConsoleApi(lab)
+    good = api.lb(LB_ID)["config"]
     lbs = running_lbs(lab)
-    before = {lb: configdb.lb_status(lab, lb) for lb in lbs}
+    before = {lb: lb_status(lab, lb) for lb in lbs}
     try:
         for bad in ('{"backend_servers": [], "algorithm": "fastest"}', "{not json"):
-            revision, _ = configdb.put_raw(lab, LB_ID, bad)
-            configdb.publish_changed(lab, LB_ID)
+            revision = write_past_the_console(lab, bad)
             # every LB must have seen and rejected it: its rejected count goes up
             for lb in lbs:
                 deadline = time.monotonic() + 5
-                status = configdb.lb_status(lab, lb)
+                status = lb_status(lab, lb)
                 while status["config_rejected"] <= before[lb]["config_rejected"] and time.monotonic() < deadline:
                     time.sleep(0.01)
-                    status = configdb.lb_status(lab, lb)
+                    status = lb_status(lab, lb)
                 assert status["config_rejected"] > before[lb]["config_rejected"], \
                     f"{lb} did not reject config revision {revision}: {status}"
                 assert status["config"]["version"] == before[lb]["config"]["version"]
@@ -90,5 +101,4 @@ def test_invalid_config_is_rejected_and_last_good_kept(healthy_lab):
                                          "http://lb.payment.example/"], timeout=5)
             assert result.stdout == "200"
     finally:
-        configdb.put_config(lab, LB_ID, good)
-        configdb.publish_changed(lab, LB_ID)
+        api.edit(LB_ID, "replace", good)

@@ -26,7 +26,8 @@ def failed_checks(result: dict) -> list[str]:
 
 
 SCENARIOS = ["backend-crash", "lb-node-down", "lb-process-crash", "lb-drain", "config-push",
-             "redis-down", "etcd-down", "dns-primary-crash", "rogue-announcement"]
+             "redis-down", "etcd-down", "dns-primary-crash", "rogue-announcement",
+             "console-change-under-load"]
 
 
 @pytest.mark.parametrize("name", SCENARIOS)

@@ -20,6 +20,7 @@ from typing import Callable, TypeVar
 import dns.exception
 import dns.message
 import dns.query
+import pytest
 import yaml
 
 from lbapp import keys
@@ -35,6 +36,12 @@ COREDNS = ROOT / "build" / "bin" / "coredns"
 
 def missing_daemons(*names: str) -> list[str]:
     return [b for b in names or ("redis-server", "etcd") if shutil.which(b) is None]
+
+
+# pytestmark of a module whose tests run etcd and Redis
+needs_daemons = pytest.mark.skipif(
+    bool(missing_daemons()),
+    reason=f"integration tests need {' and '.join(missing_daemons())} on PATH")
 
 
 def free_port() -> int:
@@ -128,9 +135,9 @@ class Lab:
         """A single-member etcd."""
         return self.etcd_cluster(1).members[0]
 
-    def etcd_cluster(self, size: int = 3) -> "EtcdCluster":
+    def etcd_cluster(self, size: int = 3, *flags: str) -> "EtcdCluster":
         """``size`` etcd members on 127.0.0.1 forming one cluster; waits until every member
-        reports healthy (which needs a raft leader)."""
+        reports healthy (which needs a raft leader). ``flags`` go to every member."""
         ports = [(free_port(), free_port()) for _ in range(size)]
         names = [f"etcd{i + 1}" for i in range(size)]
         initial = ",".join(f"{n}=http://127.0.0.1:{peer}" for n, (_, peer) in zip(names, ports))
@@ -144,25 +151,28 @@ class Lab:
                 "--listen-peer-urls", f"http://127.0.0.1:{peer}",
                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
                 "--initial-cluster", initial, "--initial-cluster-token", token,
-                "--initial-cluster-state", "new"])
+                "--initial-cluster-state", "new", *flags])
             members.append(Etcd(proc, port, name))
         for member in members:
             wait_until(member.healthy, 30, f"{member.name} /health")
         return EtcdCluster(members)
 
-    def backend(self, name: str, *extra: str) -> "Backend":
+    def backend(self, name: str, *extra: str, control: bool = False) -> "Backend":
         port = free_port()
+        control_port = free_port() if control else None
+        if control_port:
+            extra = (*extra, "--control-listen", f"127.0.0.1:{control_port}")
         proc = self.start(name, [PY, "-m", "lbapp.backend", "--name", name,
                                  "--listen", f"127.0.0.1:{port}", *extra])
-        backend = Backend(proc, name, port)
+        backend = Backend(proc, name, port, control_port)
         wait_until(lambda: http_get(port, "/health")[0] == 200, 15, f"backend {name}")
         return backend
 
-    def lb(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
-           wait_ready: bool = True, admin_hosts: tuple[str, ...] = ("127.0.0.1",),
-           **settings) -> "LB":
-        """An LB server process; its admin endpoint on ``admin_hosts`` (the first one is
-        where the tests ask it), one port."""
+    def lb_settings(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
+                    admin_hosts: tuple[str, ...] = ("127.0.0.1",),
+                    **settings) -> tuple[Path, int, int]:
+        """Write an LB server settings file -> (path, data port, admin port); the admin
+        endpoint on ``admin_hosts`` (the first one is where the tests ask it), one port."""
         port, admin = free_port(), free_port()
         doc = {"name": name, "lb_id": "payment", "listen": [f"127.0.0.1:{port}"],
                "admin_listen": [f"{host}:{admin}" for host in admin_hosts],
@@ -171,6 +181,12 @@ class Lab:
                "drain_grace_ms": 300, "etcd_timeout_ms": 500, **settings}
         path = self.tmp / f"{name}.yaml"
         path.write_text(yaml.safe_dump(doc))
+        return path, port, admin
+
+    def lb(self, etcd: "Etcd", redis: "Redis | None", name: str = "lb1",
+           wait_ready: bool = True, **settings) -> "LB":
+        """An LB server process (settings as ``lb_settings``), its admin endpoint answering."""
+        path, port, admin = self.lb_settings(etcd, redis, name, **settings)
         proc = self.start(name, [PY, "-m", "lbapp.lbserver", "--settings", str(path)])
         lb = LB(proc, name, port, admin)
         wait_until(lambda: lb.admin("/-/healthy")[0] == 200 or not proc.alive(), 15,
@@ -354,11 +370,18 @@ class EtcdCluster:
 
 
 class Backend:
-    def __init__(self, proc: Proc, name: str, port: int) -> None:
-        self.proc, self.name, self.port = proc, name, port
+    def __init__(self, proc: Proc, name: str, port: int, control_port: int | None = None) -> None:
+        self.proc, self.name, self.port, self.control_port = proc, name, port, control_port
 
     def entry(self, **extra) -> dict:
         return {"name": self.name, "address": "127.0.0.1", "port": self.port, **extra}
+
+    def knobs(self, method: str = "GET", update: dict | None = None) -> tuple[int, dict]:
+        """GET/PATCH/DELETE the backend's run-time knobs on its control listener."""
+        body = json.dumps(update).encode() if update is not None else None
+        status, _, reply = http_get(self.control_port, "/-/knobs", method=method, body=body,
+                                    headers={"Content-Type": "application/json"})
+        return status, json.loads(reply)
 
 
 class LB:
@@ -374,22 +397,27 @@ class LB:
 
     def metric(self, name: str, **labels: str) -> float:
         """Value of one sample of /metrics (0.0 if absent)."""
-        text = self.admin("/metrics")[1].decode()
-        want = set(f'{k}="{v}"' for k, v in labels.items())
-        for line in text.splitlines():
-            if line.startswith("#"):
-                continue
-            sample, _, value = line.rpartition(" ")
-            metric, _, label_text = sample.partition("{")
-            if metric != name:
-                continue
-            have = set(label_text.rstrip("}").split(",")) if label_text else set()
-            if want <= have:
-                return float(value)
-        return 0.0
+        return metric_value(self.admin("/metrics")[1].decode(), name, **labels)
 
     def get(self, path: str = "/", **kw) -> tuple[int, dict, bytes]:
         return http_get(self.port, path, **kw)
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Value of the first sample of ``name`` with these labels in Prometheus text (0.0 if
+    absent)."""
+    want = set(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        sample, _, value = line.rpartition(" ")
+        metric, _, label_text = sample.partition("{")
+        if metric != name:
+            continue
+        have = set(label_text.rstrip("}").split(",")) if label_text else set()
+        if want <= have:
+            return float(value)
+    return 0.0
 
 
 def http_get(port: int, path: str, method: str = "GET", headers: dict | None = None,

@@ -41,10 +41,8 @@ async def test_routes(env):
     status, _, body, _ = await ask(b"GET /headers HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n")
     assert ["X-Forwarded-For", "1.2.3.4"] in json.loads(body)["headers"]
     assert (await ask(b"GET /nope HTTP/1.1\r\n\r\n"))[0] == 404
-    assert (await ask(b"POST /-/health?ok=0 HTTP/1.1\r\nContent-Length: 0\r\n\r\n"))[0] == 200
-    assert (await ask(b"GET /health HTTP/1.1\r\n\r\n"))[0] == 503
-    await ask(b"POST /-/health?ok=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
-    assert (await ask(b"GET /health HTTP/1.1\r\n\r\n"))[0] == 200
+    # knobs are not on the data plane
+    assert (await ask(b"PATCH /-/knobs HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"))[0] == 404
     status, _, body, _ = await ask(b"GET /metrics HTTP/1.1\r\n\r\n")
     assert b'lbapp_backend_requests_total{backend="be1",code="418",route="/status"} 1.0' in body
     writer.close()

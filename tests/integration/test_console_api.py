@@ -74,6 +74,30 @@ def test_change_lands_on_the_lb_server_and_is_audited(stack):
     assert entry["diff"] == [{"field": "algorithm", "after": "least_connections"}]  # was unset
 
 
+def test_a_write_says_when_it_was_committed_and_the_lb_server_applied_it_after(stack):
+    import time
+
+    etcd, lb, console = stack
+    before = current(console)
+    sent = time.time()
+    status, _, answer = console.call("PUT", f"{LB}/weights", {"be1": 2}, version=before["version"])
+    answered = time.time()
+    assert status == 200 and sent <= answer["committed_at"] <= answered
+    wait_until(lambda: lb.status()["config"]["version"] == answer["version"], 5, "lb1 serving it")
+    assert lb.status()["config"]["applied_at"] >= answer["committed_at"] - 0.005   # one clock
+
+
+def test_ready_only_while_etcd_answers(stack, lab):
+    from tests.integration.harness import free_port, http_get
+
+    _, _, console = stack
+    assert http_get(console.port, "/-/ready")[0] == 200
+    cut_off = lab.console([f"http://127.0.0.1:{free_port()}"], None, etcd_timeout_ms=100)
+    status, _, body = http_get(cut_off.port, "/-/ready")
+    assert status == 503 and b"etcd" in body
+    assert http_get(cut_off.port, "/-/healthy")[0] == 200
+
+
 def test_add_weight_and_remove_a_backend(stack):
     etcd, lb, console = stack
     v = current(console)["version"]

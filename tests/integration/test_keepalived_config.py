@@ -1,5 +1,6 @@
-"""keepalived's own parser accepts the DNS node's config, with and without the DNS watch's track
-file (keepalived only warns about a bad keyword and runs on, so only `keepalived -t` catches it).
+"""keepalived's own parser accepts the DNS node's config as the lab renders it, with the DNS
+watch's track file (keepalived only warns about a bad keyword and runs on, so only
+`keepalived -t` catches it).
 `-t` checks interfaces, so it runs in a scratch namespace with the config's interface; needs root."""
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ import subprocess
 
 import pytest
 
-from topo.render import render
+from lblab.daemons.base import NodeContext
+from lblab.daemons.keepalived import Keepalived
+from lblab.topology.load import load_topology
 
 pytestmark = pytest.mark.skipif(shutil.which("keepalived") is None or os.geteuid() != 0,
                                 reason="needs keepalived and root (a scratch network namespace)")
 
-VALUES = dict(lab="ref", node="dns1", interface="eth-client", vrid=51, priority=150, advert_s=0.1,
-              own_address="192.168.1.2", peers=["192.168.1.3"], vip="192.168.1.100", prefixlen=24,
-              health_port=8080, check_timeout_s=0.5)
+
+
+def dns1_config(tmp_path) -> str:
+    ctx = NodeContext("ref", load_topology("reference"), "dns1", "ref-dns1", tmp_path / "dns1")
+    (text,) = Keepalived(ctx).render().values()
+    return text
 
 
 @pytest.fixture
@@ -38,16 +44,13 @@ def keepalived_test(ns: str, conf: str, tmp_path) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=30)
 
 
-@pytest.mark.parametrize("extra", [{}, {"track_file": "/run/lblab/ref/nodes/dns1/dnswatch.ok"}],
-                         ids=["script only", "with the DNS watch file"])
-def test_keepalived_accepts_the_dns_node_config(scratch_ns, tmp_path, extra):
-    result = keepalived_test(scratch_ns, render("keepalived.conf.j2", **VALUES, **extra), tmp_path)
+def test_keepalived_accepts_the_dns_node_config(scratch_ns, tmp_path):
+    result = keepalived_test(scratch_ns, dns1_config(tmp_path), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_keepalived_test_mode_does_catch_a_bad_keyword(scratch_ns, tmp_path):
-    conf = render("keepalived.conf.j2", **VALUES, track_file="/tmp/x.ok").replace("weight 0 reverse",
-                                                                                  "weight 0 backwards")
+    conf = dns1_config(tmp_path).replace("weight 0 reverse", "weight 0 backwards")
     result = keepalived_test(scratch_ns, conf, tmp_path)
     assert result.returncode != 0
     assert "unknown weight option backwards" in result.stdout + result.stderr

@@ -107,6 +107,12 @@ def test_a_fault_on_the_lb_moves_its_deadline_to_after_the_heal():
     assert C.config_delivered(WRITES, history, ["lb1"], [other], LIMITS, observed_until=13.0)
 
 
+def test_no_acknowledged_write_is_nothing_to_judge_and_fails():
+    failed = [C.Write(0, 1.0, "random", error="ConsoleApiError: no console"), C.Write(1, 2.0, "random", error="x")]
+    [v] = C.config_delivered(failed, [obs(1, "lb1", 5)], ["lb1"], [], LIMITS, observed_until=5.0)
+    assert "none of 2 config writes was acknowledged" in v.message and "no console" in v.message
+
+
 def test_a_write_never_served_is_lost_at_the_end():
     history = [obs(0.5, "lb1", 5), obs(1.2, "lb1", 7), obs(4.0, "lb1", 7)]
     found = C.config_delivered(WRITES, history, ["lb1"], [], LIMITS, observed_until=4.0)   # deadline not reached

@@ -116,6 +116,13 @@ def test_not_a_mapping_and_bad_node_entries():
     ("delay", {"node": "client1", "delay": 0.05}, "delay: a duration needs a unit"),
     ("announce", {"node": "lb1", "prefix": "10.0.0.1/24"}, "host bits set"),
     ("config", {"lb_id": "../x", "set": {"a": 1}}, "lb_id: String should match pattern"),
+    ("config", {"lb_id": "payment"}, "give exactly one of set, algorithm, weights, add_backend, "
+                                     "remove_backend (got none)"),
+    ("config", {"lb_id": "payment", "set": {"a": 1}, "algorithm": "maglev"},
+     "(got set, algorithm)"),
+    ("config", {"lb_id": "payment", "set": {}}, "set: Dictionary should have at least 1 item"),
+    ("config", {"lb_id": "payment", "remove_backend": "x" * 300}, "remove_backend: String should have at most"),
+    ("config", {"lb_id": "payment", "weights": [1, 2]}, "weights: Input should be a valid dictionary"),
     ("explode", {}, "unknown fault 'explode'"),
 ])
 def test_fault_parameters_are_validated_like_scenario_faults(action, params, expected):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lbapp.console.settings import parse_settings as parse_console_settings
 from lbapp.lbserver.settings import parse_settings
 from lblab.daemons.base import NodeContext
 from lblab.kinds import kind_of
@@ -24,7 +25,7 @@ def daemons_for(ctx: NodeContext):
 
 
 def rendered(node: str, daemon: str, tmp_path: Path) -> dict[str, str]:
-    ctx = NodeContext("ref", TOPO, node, f"ref-{node}", tmp_path / node)
+    ctx = NodeContext("ref", TOPO, node, f"ref-{node}", tmp_path / "nodes" / node)   # a lab's layout
     found = next(d for d in daemons_for(ctx) if d.name == daemon)
     return {path.name: text for path, text in found.render().items()}
 
@@ -39,9 +40,10 @@ def test_roles_get_their_daemons(tmp_path):
         return [d.name for d in daemons_for(NodeContext("ref", TOPO, node, "x", tmp_path))]
 
     assert kinds("r1") == ["bird"]
-    assert kinds("lb1") == ["bird", "lbserver", "announcer"]
+    assert kinds("lb1") == ["bird", "lbserver", "announcer", "reporter"]
     assert kinds("lb4") == ["bird", "lbserver"]          # standby: never announces
-    assert kinds("dns1") == ["coredns", "dnswatch", "keepalived"]
+    assert kinds("dns1") == ["coredns", "dnswatch", "keepalived", "reporter"]
+    assert kinds("console") == ["console", "forwarder"]
     assert kinds("be1") == ["backend"]
     assert kinds("etcd2") == ["etcd"]
     assert kinds("client1") == []
@@ -104,7 +106,7 @@ def test_keepalived_vrrp3_fast_adverts_and_unicast_peer(tmp_path):
 def test_keepalived_tracks_the_dns_watch_file(tmp_path):
     conf = only(rendered("dns1", "keepalived", tmp_path))
     block = conf[conf.index("track_file coredns_answers {"):]
-    assert block.startswith(f'track_file coredns_answers {{\n  file "{tmp_path}/dns1/dnswatch.ok"\n'
+    assert block.startswith(f'track_file coredns_answers {{\n  file "{tmp_path}/nodes/dns1/dnswatch.ok"\n'
                             "  weight 0 reverse\n}")
     instance = conf[conf.index("vrrp_instance dns_vip {"):]
     assert "  track_file {\n    coredns_answers\n  }" in instance
@@ -152,6 +154,32 @@ def test_lbserver_settings_render_to_valid_settings(tmp_path):
     assert settings.admin_list == ["127.0.0.1:9100", "10.2.0.101:9100"]
     assert settings.etcd_endpoints == ["http://10.2.0.11:2379", "http://10.2.0.12:2379", "http://10.2.0.13:2379"]
     assert settings.redis_url == "redis://10.2.0.20:6379/0"
+
+
+def test_console_settings_render_to_valid_settings(tmp_path):
+    settings = parse_console_settings(yaml.safe_load(only(rendered("console", "console", tmp_path))))
+    assert settings.listen == "10.2.0.50:8080"
+    assert settings.etcd_endpoints == ["http://10.2.0.11:2379", "http://10.2.0.12:2379", "http://10.2.0.13:2379"]
+    assert settings.redis_url == "redis://10.2.0.20:6379/0"
+    assert settings.lb_servers == {"payment": {f"lb{i}": f"http://10.2.0.10{i}:9100" for i in range(1, 5)}}
+    assert settings.token_file == str(tmp_path / "console.token")   # the lab's directory, not the node's
+
+
+def test_reporters_and_forwarder_command_lines(tmp_path):
+    def argv(node, daemon):
+        ctx = NodeContext("ref", TOPO, node, f"ref-{node}", tmp_path / "nodes" / node)
+        return next(d for d in daemons_for(ctx) if d.name == daemon).argv()
+
+    lb1 = argv("lb1", "reporter")
+    assert lb1[lb1.index("--announce-state") + 1] == str(tmp_path / "nodes" / "lb1" / "announcer.state")
+    assert "--dns-vip" not in lb1
+    dns2 = argv("dns2", "reporter")
+    assert dns2[dns2.index("--dns-vip") + 1] == "192.168.1.100" and "--announce-state" not in dns2
+    assert dns2[dns2.index("--etcd") + 1] == "http://10.2.0.11:2379,http://10.2.0.12:2379,http://10.2.0.13:2379"
+    forwarder = argv("console", "forwarder")
+    assert forwarder[forwarder.index("--listen") + 1] == "127.0.0.1:8080"
+    assert forwarder[forwarder.index("--upstream") + 1] == "10.2.0.50:8080"
+    assert forwarder[forwarder.index("--netns") + 1] == "ref-console"
 
 
 def test_router_flow_affinity_marks_every_lb():

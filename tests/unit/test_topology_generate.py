@@ -25,7 +25,7 @@ def roles(topo):
 def test_the_scale_topology():
     topo = parse_topology(generate(lbs=10, backends=100, routers=2), "gen")
     assert roles(topo) == {"client": 3, "dns": 2, "router": 2, "lb": 10, "backend": 100, "etcd": 3, "redis": 1,
-                           "prometheus": 1}
+                           "prometheus": 1, "console": 1}
     routers = [str(topo.nodes[r].interfaces["client"]) for r in ("r1", "r2")]
     assert all([str(g) for g in topo.nodes[c].gateways] == routers for c in ("client1", "client2", "client3"))
     for lb in topo.nodes_of("lb"):        # every LB shares the edge LAN with both routers: two BGP sessions

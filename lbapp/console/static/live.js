@@ -83,8 +83,12 @@
   async function labStatus() {
     try {
       const status = await (await fetch("/api/status")).json();
-      for (const [node, a] of Object.entries(status.announcements || {}))
-        rowFor(node).querySelector(".announced").textContent = a && a.announced ? "yes" : "no";
+      const announcements = status.announcements || {};
+      const words = {true: "yes", false: "no"};
+      for (const [node, a] of Object.entries(announcements))
+        rowFor(node).querySelector(".announced").textContent = words[a && a.announced] || "unknown";
+      for (const [node, tr] of Object.entries(rows))  // a report gone: its node's lease expired
+        if (!(node in announcements)) tr.querySelector(".announced").textContent = "absent";
       const vip = status.dns_vip;
       document.getElementById("vip-holder").textContent =
         vip ? `${vip.holder || "nobody"} (${vip.address || "?"})` : "absent";

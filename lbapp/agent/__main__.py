@@ -1,0 +1,5 @@
+import sys
+
+from lbapp.agent.main import main
+
+sys.exit(main())

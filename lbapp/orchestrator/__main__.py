@@ -1,0 +1,5 @@
+import sys
+
+from lbapp.orchestrator.main import main
+
+sys.exit(main())

@@ -191,7 +191,7 @@ class Lab:
         """Forked from the lab's preloaded interpreter when it may be, else a new process (in the
         lab host's namespace for a daemon that moves itself)."""
         ns = None if daemon.host_namespace else daemon.ctx.ns
-        fork = daemon.fork_spec() if isinstance(daemon, PythonDaemon) and ns is not None else None
+        fork = daemon.fork_spec() if isinstance(daemon, PythonDaemon) else None
         if fork is not None:
             ident = self.forkserver.spawn(ns, *fork, daemon.log_path, daemon.env())
             if ident is not None:

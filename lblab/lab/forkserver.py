@@ -69,6 +69,11 @@ def _child(request: dict) -> int:
     os.environ.update(request.get("env") or {})
     random.seed()
     sys.argv = [request["module"], *request["args"]]
+    # a plain module runs afresh as __main__, as `python -m` runs it (its imports stay loaded);
+    # a package stays: its __main__ runs, which nothing imported
+    preloaded = sys.modules.get(request["module"])
+    if preloaded is not None and not hasattr(preloaded, "__path__"):
+        del sys.modules[request["module"]]
     try:
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     except SystemExit as exc:

@@ -91,7 +91,9 @@ def generate(*, lbs: int, backends: int, routers: int, clients: int = 3, standby
         "bgp": {"password": "lblab-md5", "hold_s": 3, "keepalive_s": 1},
         "bfd": {"interval_ms": 100, "multiplier": 3},
         "vrrp": {"advert_s": 0.1},
-        "announce": {"interval_ms": 100, "timeout_ms": 80, "rise": 2, "fall": 2},
+        # a big lab shares its cores among ~150 daemons: an LB's readiness may take longer than
+        # the reference's 80 ms to answer without the LB being unwell
+        "announce": {"interval_ms": 100, "timeout_ms": 250, "rise": 2, "fall": 3},
         "lb_config": {"algorithm": "round_robin", "health_endpoint": "/health", "poll_frequency": 2000},
         "lans": {"client": "192.168.1.0/24", "edge": "10.0.1.0/24", "backend": "10.1.0.0/16",
                  "control": "10.2.0.0/16"},

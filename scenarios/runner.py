@@ -318,11 +318,11 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
         files={"histories": {c: str(p) for c, p in run.histories.items()},
                "logs": {c: str(out / f"generator-{c}.log") for c in run.histories}})
     write_result(result, out / "result.json")
-    _write_report(result, out, run.log)
+    write_report_files(result, out, run.log)
     return result
 
 
-def _write_report(result: dict[str, Any], out: Path, log: Callable[[str], None]) -> None:
+def write_report_files(result: dict[str, Any], out: Path, log: Callable[[str], None]) -> None:
     """report.html and its figures; a report that cannot be drawn never fails the run."""
     try:
         from .htmlreport import write_report
@@ -334,4 +334,4 @@ def _write_report(result: dict[str, Any], out: Path, log: Callable[[str], None])
     write_result(result, out / "result.json")
 
 
-__all__ = ["RunOptions", "RunAborted", "ScenarioError", "run_scenario"]
+__all__ = ["RunOptions", "RunAborted", "ScenarioError", "run_scenario", "write_report_files"]

@@ -21,8 +21,9 @@ from typing import Any
 
 from lbapp.lbserver.configsync import POLL_JITTER
 from scenarios.htmlreport import CHAOS_FILE
-from scenarios.report import write_result
-from scenarios.runner import RunOptions, _write_report, run_scenario
+from scenarios.checks import CheckResult
+from scenarios.report import status_of, write_result
+from scenarios.runner import RunOptions, write_report_files, run_scenario
 from scenarios.spec import Scenario, parse_scenario
 
 from .judge import FINAL_FILE, PLAN_FILE, judge_dir
@@ -175,16 +176,12 @@ def conclude(lab, out: Path, result: dict[str, Any], leftovers: dict | None = No
         resolve = {int(rev): value for rev, value in earlier.items()}.get
     verdicts = judge_dir(out, result, resolve=resolve, leftovers=leftovers, leftovers_checked=leftovers_checked)
     result["checks"] = [c for c in result["checks"] if not c["name"].startswith("chaos ")] + verdicts["checks"]
-    failed = any(not c["passed"] for c in result["checks"])
-    if result.get("error"):
-        result["status"] = "error"
-    elif failed:
-        result["status"] = "failed"
+    result["status"] = status_of([CheckResult(**c) for c in result["checks"]], result["faults"], result.get("error"))
     result["passed"] = result["status"] == "passed"
     result["chaos"] = verdicts["summary"]
     (out / CHAOS_FILE).write_text(json.dumps(verdicts, indent=1, default=str) + "\n")
     write_result(result, out / "result.json")
-    _write_report(result, out, lambda _m: None)
+    write_report_files(result, out, lambda _m: None)
     return result
 
 

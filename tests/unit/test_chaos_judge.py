@@ -37,8 +37,9 @@ def make_run(tmp_path, *, late_lb2=False, failures=()):
     ops = [{"type": "http", "client": "client1", "t_send": T0 + t, "latency": 1.0, "outcome": "timeout"}
            for t in failures]
     lines(tmp_path / "history-client1.jsonl", ops)
-    windows = [{"start": failures[0], "end": failures[-1], "failures": len(failures), "operations": len(failures),
-                "outcomes": {"timeout": len(failures)}}] if failures else []
+    windows = [{"start": failures[0], "end": failures[-1], "duration": failures[-1] - failures[0],
+                "failures": len(failures), "operations": len(failures), "outcomes": {"timeout": len(failures)}}] \
+        if failures else []
     result = {"start": T0, "duration": 30.0, "topology": "reference",
               "analysis": {"http": {"total": 1000, "ok": 1000 - len(failures), "failed": len(failures),
                                     "disruptions": windows}, "dns": {"total": 0}},
@@ -120,3 +121,21 @@ def test_bad_chaos_options_are_refused_before_anything_runs(args, message, capsy
     assert main(["chaos", "--out", str(tmp_path), *args]) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_conclude_judges_again_with_leftovers_and_writes_the_result_and_report(tmp_path):
+    from scenarios.chaos.run import conclude
+
+    result = make_run(tmp_path, failures=(10.05, 10.2))
+    result.update(scenario="chaos", status="passed", passed=True, error=None, lab="chaos", start_iso=None, files={},
+                  checks=[{"name": "traffic_sent", "passed": True, "measured": 1.0, "limit": 0.95, "detail": "",
+                           "index": 0, "scope": ""}])
+    first = conclude(None, tmp_path, result)
+    assert first["status"] == "passed" and first["chaos"]["violations"] == 0
+    assert (tmp_path / "chaos.json").is_file() and (tmp_path / "report.html").is_file()
+    again = conclude(None, tmp_path, first, leftovers={"processes": [4242]}, leftovers_checked=True)
+    assert again["status"] == "failed" and not again["passed"]
+    assert [c["name"] for c in again["checks"]].count("chaos leftovers") == 1      # replaced, not added
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert on_disk["status"] == "failed" and on_disk["chaos"]["leftovers_checked"]
+    assert "left behind after lblab down: processes: 4242" in (tmp_path / "report.html").read_text()

@@ -52,6 +52,7 @@ class RunOptions:
     # runs while the traffic flows, after the scenario's own faults (the chaos soak's nemesis);
     # it may append entries to run.faults, which the result and the report then show
     during: Callable[["_Run"], None] | None = None
+    routes: tuple[tuple[str, str], ...] = ()    # (router, prefix) also polled the whole run
 
 
 def _jsonable(value: Any) -> Any:
@@ -274,6 +275,8 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     heal: dict[str, Any] | None = None
     # polled for the whole run (the checks judge only their windows): the report plots them
     targets = {key: windows + [(0.0, scenario.duration)] for key, windows in route_targets(scenario).items()}
+    for key in opts.routes:
+        targets.setdefault(key, []).append((0.0, scenario.duration))
     try:
         run.start_generators()
         run.wait_ready()

@@ -118,9 +118,10 @@ def judge_dir(out: Path, result: dict[str, Any], resolve: Callable[[int], str | 
     history = load_history(sorted(out.glob("history-*.jsonl")))
     pressure = [(_rel(r["t"], t0), r["cpu_some_avg10"]) for r in read_lines(out / HOST_FILE)
                 if isinstance(r.get("cpu_some_avg10"), (int, float))]
+    routes = route_changes(result)
     reported = [{"check": v.check, "message": v.message, "from": v.t_from, "to": v.t_to,
                  "history": excerpt(v.t_from - CONTEXT, v.t_to + CONTEXT, spans, written, polls, history, t0,
-                                    pressure)}
+                                    pressure, routes)}
                 for v in violations]
     summary = {
         "seed": plan["seed"], "duration": run_end,
@@ -148,10 +149,23 @@ def repeat_command(plan: dict[str, Any], result: dict[str, Any]) -> str:
     return " ".join(words)
 
 
+def route_changes(result: dict[str, Any]) -> list[tuple[float, str]]:
+    """(t, 'r1 10.0.0.100/32 via a, b') for every change the runner's route polls saw."""
+    out = []
+    for route, track in (result.get("route_polls") or {}).items():
+        for change in track.get("changes") or []:
+            hops = change.get("nexthops")
+            what = f"via {', '.join(hops)}" if hops else ("no route" if hops is not None else
+                                                           f"poll failed: {change.get('error')}")
+            out.append((change["t"], f"{route} {what}"))
+    return out
+
+
 def excerpt(t_from: float, t_to: float, spans: list[C.FaultSpan], written: list[C.Write], polls: list[dict],
-            history, t0: float, pressure: list[tuple[float, float]] = (), bucket: float = 0.5) -> list[str]:
+            history, t0: float, pressure: list[tuple[float, float]] = (),
+            routes: list[tuple[float, str]] = (), bucket: float = 0.5) -> list[str]:
     """What happened in [t_from, t_to], one line per event, in time order."""
-    lines: list[tuple[float, str]] = []
+    lines: list[tuple[float, str]] = [(t, text) for t, text in routes if t_from <= t <= t_to]
     inside = [p for t, p in pressure if t_from <= t <= t_to]
     if inside:
         lines.append((t_from, f"host CPU pressure {min(inside):.0f}-{max(inside):.0f}% (share of time a runnable "

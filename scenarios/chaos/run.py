@@ -153,8 +153,9 @@ def run_chaos(lab, options: ChaosOptions, out_dir: str | Path, *, log: Callable[
     during = _During(lab, plan, writes, lbs, out, options)
     scenario = traffic_scenario(lab, options)
     try:
+        routes = tuple((router, f"{lab.topo.service.anycast_vip}/32") for router in lab.node_names("router"))
         result = run_scenario(lab, scenario, out, source="chaos",
-                              options=RunOptions(during=during, log=log, live=live))
+                              options=RunOptions(during=during, log=log, live=live, routes=routes))
         acked = [r for r in read_lines(out / WRITES_FILE) if r.get("revision") is not None]
         last = max((r["revision"] for r in acked), default=None)
         final = _final(lab, lbs, last, options, bound, log)

@@ -41,6 +41,9 @@ def make_run(tmp_path, *, late_lb2=False, failures=()):
                 "failures": len(failures), "operations": len(failures), "outcomes": {"timeout": len(failures)}}] \
         if failures else []
     result = {"start": T0, "duration": 30.0, "topology": "reference",
+              "route_polls": {"r1 10.0.0.100/32": {"polls": 500, "spans": [[0.0, 30.0]], "changes": [
+                  {"t": 0.0, "nexthops": ["10.0.1.1", "10.0.1.2"]}, {"t": 10.2, "nexthops": ["10.0.1.2"]},
+                  {"t": 10.3, "nexthops": []}, {"t": 10.4, "error": "OSError: busy"}]}},
               "analysis": {"http": {"total": 1000, "ok": 1000 - len(failures), "failed": len(failures),
                                     "disruptions": windows}, "dns": {"total": 0}},
               "faults": [{"index": 0, "at": 10.0, "action": "kill", "params": {"node": "lb1", "daemon": "lbserver"},
@@ -75,6 +78,8 @@ def test_a_violation_carries_its_window_of_history(tmp_path):
     assert "fault 0 applied: kill node=lb1 daemon=lbserver" in text
     assert "http: 2 failed in +10.0..+10.5s (timeout 2)" in text
     assert "lb1 unreachable: ConnectionRefusedError" in text
+    assert "r1 10.0.0.100/32 via 10.0.1.2" in text and "r1 10.0.0.100/32 no route" in text
+    assert "r1 10.0.0.100/32 poll failed: OSError: busy" in text
     assert long["history"] == sorted(long["history"], key=lambda line: float(line.split("s", 1)[0].strip("+ ")))
 
 

@@ -28,27 +28,33 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def report(path: str, console: Console) -> int:
+    """Print the summary of a result; for a result directory first (re)write its report.html and
+    figures. 0 when the run passed, 1 when it did not, 2 when the result cannot be read."""
     from .report import render
-    if os.path.isdir(args.result):
+    if os.path.isdir(path):
         from .htmlreport import ResultDirError, write_report
         try:
-            path = write_report(args.result)
+            html = write_report(path)
         except ResultDirError as exc:
             print(exc, file=sys.stderr)
             return 2
-        result = json.loads((path.parent / "result.json").read_text(encoding="utf-8"))
-        render(result, Console())
-        print(f"report: {path}")
+        result = json.loads((html.parent / "result.json").read_text(encoding="utf-8"))
+        render(result, console)
+        console.print(f"report: {html}", markup=False, soft_wrap=True)
         return 0 if result.get("passed") else 1
     try:
-        with open(args.result, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             result = json.load(f)
     except (OSError, json.JSONDecodeError) as exc:
-        print(f"{args.result}: {exc}", file=sys.stderr)
+        print(f"{path}: {exc}", file=sys.stderr)
         return 2
-    render(result, Console())
+    render(result, console)
     return 0 if result.get("passed") else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    return report(args.result, Console())
 
 
 def _analyze(args: argparse.Namespace) -> int:

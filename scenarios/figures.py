@@ -300,6 +300,37 @@ def route_figures(rd: ResultDir, bins: Bins) -> list[Figure]:
                    "gaps: not polled, crosses: failed polls", {"tracks": tracks})]
 
 
+@dataclass(frozen=True)
+class FaultBar:
+    start: float
+    end: float
+    action: str
+    label: str
+
+
+def fault_rows(result: Result) -> dict[str, list[FaultBar]]:
+    """Node -> the spans its faults were active (applied to healed; not healed: to the end), for
+    faults that were healed on their own (a chaos run's); a scenario's steps make no spans."""
+    rows: dict[str, list[FaultBar]] = {}
+    for f in result.faults:
+        if f.healed_at is None or f.applied_at is None:
+            continue
+        end = min(f.healed_at + (f.heal_took or 0.0), result.duration)
+        rows.setdefault(f.node or _value_text(f.params.get("node", "?")), []).append(
+            FaultBar(f.applied_at, end, f.action, fault_label(f)))
+    return dict(sorted(rows.items(), key=lambda item: min(bar.start for bar in item[1])))
+
+
+@builder("faults")
+def fault_figures(rd: ResultDir, bins: Bins) -> list[Figure]:
+    rows = fault_rows(rd.result)
+    if not rows:
+        return []
+    count = sum(len(bars) for bars in rows.values())
+    return [Figure("faults", "faults", "faults by node", f"{count} fault(s) on {len(rows)} node(s), each from "
+                   "when it was applied until its heal was done", {"rows": rows})]
+
+
 def overlay_for(rd: ResultDir) -> Overlay:
     return Overlay(rd.result.duration, marks(rd.result))
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from lblab.faults.base import FaultSkipped  # noqa: F401 - raised by Lab.fault, caught by the runner
+from lblab.kinds.base import Hazard
+from lblab.topology.model import Topology
 
 
 @runtime_checkable
@@ -55,4 +57,48 @@ class Lab(Protocol):
 
     def route_nexthops(self, router: str, prefix: str) -> list[str]:
         """Nexthop addresses of the router's kernel route to prefix ([] when there is none)."""
+        ...
+
+
+@runtime_checkable
+class ChaosLab(Lab, Protocol):
+    """What the chaos soak (scenarios.chaos) needs beyond a scenario's lab handle."""
+
+    topo: Topology            # the lab's topology (the service name the clients ask for)
+
+    def wait_converged(self, timeout: float) -> float:
+        """Wait until every node kind's convergence checks pass; seconds taken (raises LabError
+        naming what did not converge)."""
+        ...
+
+    def hazards(self) -> list[tuple[str, str, Hazard]]:
+        """(role, node, hazard): every fault the design survives, as the node kinds declare."""
+        ...
+
+    def fault_budgets(self) -> dict[str, int]:
+        """Role -> how many of its nodes may be faulted at once."""
+        ...
+
+    def fault_nodes(self, action: str, params: dict) -> list[str]:
+        """The nodes a fault names."""
+        ...
+
+    def heal_fault(self, record: Any) -> list[str]:
+        """Undo one fault (the record ``fault`` returned) and restart what it left dead."""
+        ...
+
+    def write_config(self, changes: dict) -> dict:
+        """Change the service's LB config as the console does: {revision, committed_at}."""
+        ...
+
+    def config_at(self, revision: int | None = None) -> dict | None:
+        """{mod_revision, config} of the service's LB config at an etcd revision (None: now)."""
+        ...
+
+    def lb_status(self, node: str, timeout: float = 1.0) -> dict:
+        """The LB server's /-/status document (config version and applied_at, pid, ...)."""
+        ...
+
+    def daemon_states(self) -> dict[str, str]:
+        """'node/daemon' -> running, stopped, dead or never started."""
         ...

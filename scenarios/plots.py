@@ -146,15 +146,37 @@ def _draw_route(ax: Axes, name: str, segments: list[RouteSegment], color: str) -
         previous = s
 
 
+@drawer("faults")
+def draw_faults(ax: Axes, fig: Figure) -> None:
+    rows = fig.data["rows"]
+    actions = sorted({bar.action for bars in rows.values() for bar in bars})
+    color = {action: PALETTE[i % len(PALETTE)] for i, action in enumerate(actions)}
+    for y, bars in enumerate(rows.values()):
+        for bar in bars:
+            ax.broken_barh([(bar.start, max(bar.end - bar.start, 0.05))], (y - 0.35, 0.7), color=color[bar.action],
+                           alpha=0.85, lw=0)
+    for action in actions:
+        ax.plot([], [], color=color[action], lw=6, label=action)
+    ax.set_yticks(range(len(rows)), list(rows), fontsize=7 if len(rows) > 12 else 8)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    _legend(ax)
+
+
+MAX_LABELLED_MARKS = 12     # beyond this (a chaos run) the marks are lines; the faults figure names them
+
+
 def _draw_marks(ax: Axes, overlay: Overlay) -> None:
     xt = ax.get_xaxis_transform()
+    labelled = len(overlay.marks) <= MAX_LABELLED_MARKS
     for m in overlay.marks:
         if not 0 <= m.t <= overlay.duration:   # e.g. the heal, after the traffic: in the tables
             continue
         color = HEAL if m.status == "heal" else MARK
-        ax.axvline(m.t, color=color, ls="--" if m.status != "heal" else ":", lw=1.1)
-        ax.text(m.t, 0.97, m.label, transform=xt, rotation=90, fontsize=7.5, va="top", ha="right", color=color,
-                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+        ax.axvline(m.t, color=color, ls="--" if m.status != "heal" else ":", lw=1.1 if labelled else 0.6,
+                   alpha=1.0 if labelled else 0.5)
+        if labelled:
+            ax.text(m.t, 0.97, m.label, transform=xt, rotation=90, fontsize=7.5, va="top", ha="right", color=color,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
 
 
 def render_png(fig: Figure, overlay: Overlay, dpi: int = DPI) -> bytes:

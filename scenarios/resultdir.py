@@ -74,6 +74,9 @@ class Fault(_Doc):
     took: float | None = None
     note: str | None = None
     detail: str | None = None
+    healed_at: float | None = None      # a fault healed on its own (the chaos nemesis's)
+    heal_took: float | None = None
+    node: str | None = None
 
 
 class Heal(_Doc):
@@ -126,6 +129,36 @@ class Result(_Doc):
     checks: list[Check] = []
     route_polls: dict[str, RouteTrack] = {}
     analysis: Analysis = Analysis()
+
+
+class HostPressure(_Doc):
+    mean: float
+    max: float
+
+
+class ChaosSummary(_Doc):
+    seed: int
+    faults: int = Field(ge=0)
+    faults_by_action: dict[str, int] = {}
+    acknowledged: int = Field(ge=0)
+    config_writes: int = Field(ge=0)
+    violations: int = Field(ge=0)
+    host_cpu_pressure: HostPressure | None = None
+    repeat: str
+
+
+class ChaosViolation(_Doc):
+    check: str
+    message: str
+    start: float = Field(alias="from")
+    end: float = Field(alias="to")
+    history: list[str] = []
+
+
+class ChaosVerdicts(_Doc):
+    """chaos.json, next to a chaos run's result: what the report shows of it."""
+    summary: ChaosSummary
+    violations: list[ChaosViolation] = []
 
 
 @dataclass

@@ -6,7 +6,7 @@ run_scenario(lab, scenario, out_dir):
      (bounded wait), announces the common start t0 (an epoch) through out_dir/start;
   3. waits until every generator has written its first operation (bounded), else aborts;
   4. applies the faults at t0 + at, in time order, while a poller thread samples the routes
-     that route_nexthops checks need;
+     that route_nexthops checks need (then ``RunOptions.during``, if given: the chaos soak);
   5. waits for the generators to stop by themselves (bounded; then SIGTERM, then SIGKILL);
   6. always (finally) stops leftover generators and calls lab.heal_all();
   7. loads the histories, analyses them, judges the checks, writes out_dir/result.json;
@@ -49,6 +49,10 @@ class RunOptions:
     exit_grace: float = 3.0         # beyond duration + timeouts before generators are stopped
     live: Callable[[str], None] | None = None   # one aggregated line per second
     log: Callable[[str], None] | None = None    # progress messages
+    # runs while the traffic flows, after the scenario's own faults (the chaos soak's nemesis);
+    # it may append entries to run.faults, which the result and the report then show
+    during: Callable[["_Run"], None] | None = None
+    routes: tuple[tuple[str, str], ...] = ()    # (router, prefix) also polled the whole run
 
 
 def _jsonable(value: Any) -> Any:
@@ -271,6 +275,8 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     heal: dict[str, Any] | None = None
     # polled for the whole run (the checks judge only their windows): the report plots them
     targets = {key: windows + [(0.0, scenario.duration)] for key, windows in route_targets(scenario).items()}
+    for key in opts.routes:
+        targets.setdefault(key, []).append((0.0, scenario.duration))
     try:
         run.start_generators()
         run.wait_ready()
@@ -279,6 +285,8 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
             run.poller.start()
         run.wait_sending()
         run.apply_faults()
+        if opts.during is not None:
+            opts.during(run)
         run.wait_generators()
     except RunAborted as exc:
         error = str(exc)
@@ -313,11 +321,11 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
         files={"histories": {c: str(p) for c, p in run.histories.items()},
                "logs": {c: str(out / f"generator-{c}.log") for c in run.histories}})
     write_result(result, out / "result.json")
-    _write_report(result, out, run.log)
+    write_report_files(result, out, run.log)
     return result
 
 
-def _write_report(result: dict[str, Any], out: Path, log: Callable[[str], None]) -> None:
+def write_report_files(result: dict[str, Any], out: Path, log: Callable[[str], None]) -> None:
     """report.html and its figures; a report that cannot be drawn never fails the run."""
     try:
         from .htmlreport import write_report
@@ -329,4 +337,4 @@ def _write_report(result: dict[str, Any], out: Path, log: Callable[[str], None])
     write_result(result, out / "result.json")
 
 
-__all__ = ["RunOptions", "RunAborted", "ScenarioError", "run_scenario"]
+__all__ = ["RunOptions", "RunAborted", "ScenarioError", "run_scenario", "write_report_files"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lblab.cli import check, console, demo, down, exec_node, fault, heal, labs, scenario, shell, status, up
+from lblab.cli import chaos, check, console, demo, down, exec_node, fault, gen, heal, labs, report, scenario, shell, status, up
 from lblab.cli.common import err_console
 
-COMMANDS = (up, down, status, exec_node, shell, fault, heal, console, scenario, demo, labs, check)
+COMMANDS = (up, down, status, exec_node, shell, fault, heal, console, scenario, chaos, report, demo, labs, check, gen)
 
 
 def build_parser() -> argparse.ArgumentParser:

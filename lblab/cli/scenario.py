@@ -62,10 +62,22 @@ def run(args) -> int:
             teardown(lab.name, progress=console.print)
     render(result, console)
     console.print(f"histories and result: {out_dir}", markup=False)
+    if args.open:
+        print_report_path(result, console)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         console.print(f"JSON result: {args.json}", markup=False)
     return 0 if result.get("passed") else 1
+
+
+def print_report_path(result: dict, out: Console) -> None:
+    """Where the run's report.html is (as a file:// URL a browser opens), or why there is none."""
+    files = result.get("files") or {}
+    if files.get("report"):
+        out.print(f"report: {Path(files['report']).resolve().as_uri()}", markup=False, soft_wrap=True)
+    else:
+        out.print(f"no report: {files.get('report_error') or 'the run wrote none'}", style="red",
+                  markup=False, soft_wrap=True)
 
 
 def dispatch(args) -> int:
@@ -84,5 +96,6 @@ def add_parser(sub) -> None:
     sp.add_argument("--out", metavar="DIR", help="directory for histories and results (default results/)")
     sp.add_argument("--keep-lab", action="store_true", help="leave a lab this command brought up running")
     sp.add_argument("--live", action="store_true", help="print a live per-second readout")
+    sp.add_argument("--open", action="store_true", help="print the path of the run's report.html to open")
     ssub.add_parser("list", help="list scenarios")
     p.set_defaults(func=dispatch)

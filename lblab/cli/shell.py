@@ -11,7 +11,7 @@ from mininet.log import lg, setLogLevel
 from mininet.net import Mininet
 
 from lblab.cli.common import add_lab_option, attach as attach_lab, require_root
-from lblab.lab.network import NamespaceHost
+from lblab.lab.mininet_host import NamespaceHost
 from lblab.topology.model import interface_name
 
 

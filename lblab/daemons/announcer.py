@@ -17,6 +17,7 @@ from lblab.daemons.lbserver import LbServer
 class Announcer(PythonDaemon):
     kind = "announcer"
     module = "lbapp.announcer"
+    preload = "lbapp.announcer"
     wave = 1
 
     @property

@@ -10,6 +10,7 @@ METRICS_PATH = "/metrics"
 class Backend(PythonDaemon):
     kind = "backend"
     module = "lbapp.backend"
+    preload = "lbapp.backend.main"
 
     def argv(self) -> list[str]:
         return [self.python(), "-m", self.module, "--name", self.ctx.node,

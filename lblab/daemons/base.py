@@ -62,6 +62,10 @@ class Daemon:
     wave: ClassVar[int] = 0
     ready_timeout: ClassVar[float] = 15.0
     stop_signal: ClassVar[int] = signal.SIGTERM
+    # started as soon as the node's namespace exists, before its links (it must not need them
+    # to start: it listens on every address of the node, not on one that is not there yet)
+    before_links: ClassVar[bool] = False
+    config_db: ClassVar[bool] = False    # holds the LB config: later waves start once it is ready
     # started in the lab host's namespace instead of the node's (a forwarder that moves itself)
     host_namespace: ClassVar[bool] = False
 
@@ -123,6 +127,9 @@ class PythonDaemon(Daemon):
     """A daemon that is one of this repository's Python modules, run with the lab's interpreter."""
 
     module: ClassVar[str]
+    # what the lab's forkserver imports ahead so it can start this daemon by forking
+    # (lblab.lab.forkserver); None: always a new interpreter
+    preload: ClassVar[str | None] = None
 
     @staticmethod
     def python() -> str:
@@ -130,3 +137,13 @@ class PythonDaemon(Daemon):
 
     def env(self) -> dict[str, str]:
         return {"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+
+    def fork_spec(self) -> tuple[str, list[str]] | None:
+        """(module, arguments) when the lab's forkserver may start this daemon: it preloads the
+        module and the daemon runs this repository's code unpinned (another source tree or a
+        taskset needs a new process)."""
+        argv = self.command()
+        if (self.preload is None or argv[:3] != [self.python(), "-m", self.module]
+                or self.env().get("PYTHONPATH") != str(REPO_ROOT)):
+            return None
+        return self.module, argv[3:]

@@ -46,6 +46,7 @@ def lb_servers(topo: Topology) -> dict[str, dict[str, str]]:
 class Console(PythonDaemon):
     kind = "console"
     module = "lbapp.console"
+    preload = "lbapp.console.app"
     wave = 1            # after etcd has the LB config
 
     @property

@@ -12,6 +12,7 @@ from lblab.daemons.base import PythonDaemon
 class DnsWatch(PythonDaemon):
     kind = "dnswatch"
     module = "lbapp.dnswatch"
+    preload = "lbapp.dnswatch"
 
     @property
     def track_path(self) -> Path:

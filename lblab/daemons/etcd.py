@@ -21,6 +21,7 @@ def etcd_endpoints(topo: Topology) -> list[str]:
 class Etcd(Daemon):
     kind = "etcd"
     ready_timeout = 20.0
+    config_db = True
 
     @property
     def config_path(self) -> Path:

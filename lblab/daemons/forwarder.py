@@ -14,6 +14,7 @@ LOOPBACK = "127.0.0.1"
 class Forwarder(PythonDaemon):
     kind = "forwarder"
     module = "lblab.lab.forwarder"
+    preload = "lblab.lab.forwarder"
     wave = 1
     host_namespace = True
 

@@ -15,6 +15,7 @@ from lblab.paths import REPO_ROOT
 class LbServer(PythonDaemon):
     kind = "lbserver"
     module = "lbapp.lbserver"
+    preload = "lbapp.lbserver.main"
     wave = 1
 
     def __init__(self, ctx: NodeContext, name: str | None = None, cpus: str | None = None,

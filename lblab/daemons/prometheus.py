@@ -13,6 +13,9 @@ PORT = 9090
 
 class Prometheus(Daemon):
     kind = "prometheus"
+    # Its first scrape comes ~5 s after it starts (service discovery hands over targets at most
+    # every 5 s, from start), so it starts first, while the network is still being built.
+    before_links = True
 
     @property
     def config_path(self) -> Path:
@@ -43,17 +46,17 @@ class Prometheus(Daemon):
     def argv(self) -> list[str]:
         return ["prometheus", f"--config.file={self.config_path}",
                 f"--storage.tsdb.path={self.ctx.run_dir / 'prometheus-data'}",
-                f"--web.listen-address={self.ctx.control_address}:{PORT}",
+                f"--web.listen-address=0.0.0.0:{PORT}",   # the node's addresses come later
                 "--web.enable-lifecycle", "--log.level=warn"]
 
     def check_ready(self) -> str | None:
-        ok = probes.http_ok(self.ctx.ns, self.ctx.control_address, PORT, "/-/ready", timeout=0.5)
+        ok = probes.http_ok(self.ctx.ns, "127.0.0.1", PORT, "/-/ready", timeout=0.5)
         return None if ok else "/-/ready not 200"
 
     def targets_health(self) -> dict[str, str]:
         """job/node -> up|down|unknown, from Prometheus' own view of its targets."""
-        status, _, body = probes.http_get(self.ctx.ns, self.ctx.control_address, PORT,
-                                          "/api/v1/targets?state=active", timeout=1.0)
+        status, _, body = probes.http_get(self.ctx.ns, "127.0.0.1", PORT, "/api/v1/targets?state=active",
+                                          timeout=1.0)
         if status != 200:
             return {}
         result = {}

@@ -12,6 +12,7 @@ from lblab.daemons.etcd import etcd_endpoints
 class StatusReporter(PythonDaemon):
     kind = "reporter"
     module = "lbapp.statusreport"
+    preload = "lbapp.statusreport"
     wave = 1            # etcd is up
 
     def __init__(self, ctx: NodeContext, announce_state: Path | None = None,

@@ -12,6 +12,7 @@ from lbapp.documents import validation_problems
 # the registry's order (help text, scenario schema) is this import order
 from lblab.faults import process, node, link, site, netfilter, netem, drain, config, bgp  # noqa: F401, I001
 from lblab.faults.base import FAULTS, Fault, FaultError, FaultSkipped, fault_class
+from lblab.faults.node import start_dead_daemons
 from lblab.faults.params import SECONDS_CONTEXT
 
 
@@ -50,6 +51,23 @@ def _undo(lab, record: dict) -> None:
     lab.ledger.remove_fault(record["id"])
 
 
+def fault_nodes(lab, action: str, params: dict) -> list[str]:
+    """The lab's nodes a fault names (its node, peer when that is a node, partition groups)."""
+    fault = parse_fault(action, params, seconds=True)
+    return list(dict.fromkeys(node for _, node, _ in fault.node_refs() if node in lab.topo.nodes))
+
+
+def heal(lab, record: dict) -> list[str]:
+    """Undo one recorded fault, then start what it left dead on the nodes it named (a killed
+    daemon has nothing to undo but must run again); what was done."""
+    if any(r["id"] == record["id"] for r in lab.ledger.faults()):
+        _undo(lab, record)
+    done = [f"{record['action']} {record['params']} undone"]
+    for node in fault_nodes(lab, record["action"], record["params"]):
+        done += [f"restarted {name} on {node}" for name in start_dead_daemons(lab, node, wait=True)]
+    return done
+
+
 def heal_all(lab) -> list[str]:
     """Undo every recorded fault (newest first), SIGCONT what is stopped, start every daemon that
     is not running (wave by wave), let each node kind put back what faults leave behind (a BGP
@@ -83,4 +101,5 @@ def heal_all(lab) -> list[str]:
     return done
 
 
-__all__ = ["FAULTS", "Fault", "FaultError", "FaultSkipped", "apply", "heal_all", "help_lines", "parse_fault"]
+__all__ = ["FAULTS", "Fault", "FaultError", "FaultSkipped", "apply", "fault_nodes", "heal", "heal_all",
+           "help_lines", "parse_fault"]

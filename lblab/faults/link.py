@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pyroute2 import NetNS
-
 from lblab.faults.base import Fault, FaultError
 from lblab.faults.params import NodeName
+from lblab.lab import netns
+from lblab.lab.network import set_default_route
 from lblab.topology.model import interface_name, link_interface_name
 
 
 def set_links(lab, node: str, interfaces: list[str], state: str) -> None:
-    with NetNS(lab.ns(node)) as ns:
+    with netns.ipr(lab.ns(node)) as ns:
         for ifname in interfaces:
             for index in ns.link_lookup(ifname=ifname):
                 ns.link("set", index=index, state=state)
@@ -19,12 +19,12 @@ def set_links(lab, node: str, interfaces: list[str], state: str) -> None:
 
 def restore_default_route(lab, node: str) -> None:
     """Routes through an interface vanish when it goes down; put the node's default back."""
-    gateway = lab.topo.nodes[node].gateway
-    if gateway is None:
+    gateways = lab.topo.nodes[node].gateways
+    if not gateways:
         return
-    with NetNS(lab.ns(node)) as ns:
+    with netns.ipr(lab.ns(node)) as ns:
         try:
-            ns.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+            set_default_route(ns, gateways)
         except Exception:  # gateway not reachable yet (its link still down)
             pass
 

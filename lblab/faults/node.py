@@ -5,12 +5,11 @@ import signal
 import socket
 from typing import Literal
 
-from pyroute2 import NetNS
-
 from lblab.faults.base import Fault, FaultError
 from lblab.faults.link import restore_default_route, set_links
 from lblab.faults.params import NodeName
 from lblab.faults.process import DAEMON_FAULTS
+from lblab.lab import netns
 from lblab.topology.model import node_interfaces
 
 
@@ -39,7 +38,7 @@ def node_up(lab, node: str, wait: bool = True) -> None:
     kernel would not), links up, routes, every daemon started."""
     interfaces = node_interfaces(lab.topo, node)
     wanted = {str(a) for a in lab.topo.addresses(node)}
-    with NetNS(lab.ns(node)) as ns:
+    with netns.ipr(lab.ns(node)) as ns:
         for ifname in interfaces:
             for index in ns.link_lookup(ifname=ifname):
                 for addr in ns.get_addr(index=index, family=socket.AF_INET):

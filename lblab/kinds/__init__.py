@@ -6,7 +6,7 @@ Importing this package registers every shipped kind; to add one, write a module 
 from lblab.kinds import client, dns, router, lb, backend, etcd, redis, prometheus  # noqa: F401, I001
 from lblab.kinds import orchestrator, console  # noqa: F401, I001
 from lblab.daemons.base import DAEMON_CLASSES
-from lblab.kinds.base import Check, NodeKind
+from lblab.kinds.base import Check, Hazard, NodeKind
 from lblab.kinds.registry import kind_of, kinds, register, registered, roles
 
 
@@ -15,4 +15,4 @@ def known_daemons() -> tuple[str, ...]:
     return tuple(sorted(DAEMON_CLASSES))
 
 
-__all__ = ["Check", "NodeKind", "kind_of", "kinds", "known_daemons", "register", "registered", "roles"]
+__all__ = ["Check", "Hazard", "NodeKind", "kind_of", "kinds", "known_daemons", "register", "registered", "roles"]

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from lblab.daemons.backend import Backend as BackendDaemon
-from lblab.kinds.base import NodeKind
+from lblab.kinds.base import Hazard, NodeKind
 from lblab.kinds.registry import register
 from lblab.topology.model import NodeOptions
 
@@ -28,3 +28,11 @@ class Backend(NodeKind):
 
     def daemons(self, ctx):
         return [BackendDaemon(ctx)]
+
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        """A crashed backend costs nothing: the LB retries the refused connect on another."""
+        return [Hazard("kill", {"node": node, "daemon": "backend"}, {},
+                       "the LB retries a refused connect on another backend")]
+
+    def fault_budget(self, lab) -> int:
+        return len(lab.node_names("backend")) // 3

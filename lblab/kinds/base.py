@@ -8,7 +8,7 @@ convergence, status and the scenario validator all read it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lblab.topology.model import NodeOptions, Topology
@@ -31,6 +31,30 @@ class Check:
     logs: tuple[str, ...] = ()     # where to look when it fails
 
 
+@dataclass(frozen=True)
+class Hazard:
+    """A fault the design is meant to survive on a node of a kind: what the chaos nemesis may
+    inject there (a fault of ``lblab.faults`` with its parameters), and what users may see
+    while it lasts: the longest disruption per traffic kind ("http", "dns"; a kind not listed
+    may see no failure at all), with the reason from the failure catalogue. ``while_held``: a
+    degradation that lasts as long as the fault does (packet loss), so its failures may come
+    at any time until it is healed."""
+
+    action: str
+    params: dict[str, Any]
+    disruption: dict[str, float] = field(default_factory=dict)
+    floor: str = "no user-visible disruption"
+    while_held: bool = False
+
+    def label(self) -> str:
+        return " ".join([self.action, *(f"{k}={v}" for k, v in self.params.items())])
+
+
+def bfd_floor(topo: Topology) -> float:
+    """Seconds until a router's BFD declares a silent LB dead."""
+    return topo.bfd.interval_ms * topo.bfd.multiplier / 1000
+
+
 def not_ready(lab, daemon_name: str) -> dict[str, str]:
     """node -> why its daemon of that name is not ready (a probe's own failure counts)."""
     found = {}
@@ -44,7 +68,10 @@ def not_ready(lab, daemon_name: str) -> dict[str, str]:
     return found
 
 
-BASE_SYSCTLS: dict[str, str | int] = {"net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.default.rp_filter": 0}
+# rp_filter off: replies may come back through another router; flows over a multipath default
+# route (several gateways) spread by their L4 hash
+BASE_SYSCTLS: dict[str, str | int] = {"net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.default.rp_filter": 0,
+                                      "net.ipv4.fib_multipath_hash_policy": 1}
 
 
 class NodeKind:
@@ -94,3 +121,12 @@ class NodeKind:
     def fault_targets(self, ctx: "NodeContext") -> list[str]:
         """Daemons of the node that daemon faults (kill, stop, ...) may target."""
         return [daemon.name for daemon in self.daemons(ctx)]
+
+    # --- chaos --------------------------------------------------------------------------------
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        """Faults the design survives on this node (what `lblab chaos` may inject here)."""
+        return []
+
+    def fault_budget(self, lab) -> int:
+        """How many nodes of this kind may be faulted at once and the design still holds."""
+        return 0

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from lblab.daemons.console import PORT, Console as ConsoleDaemon, token_path
 from lblab.daemons.forwarder import Forwarder
-from lblab.kinds.base import Check, NodeKind, not_ready
+from lblab.kinds.base import Check, Hazard, NodeKind, not_ready
 from lblab.kinds.dns import vip_holders
 from lblab.kinds.lb import announcing
 from lblab.kinds.registry import register
@@ -88,6 +88,13 @@ class Console(NodeKind):
 
     def status(self, lab) -> dict:
         return {"console": console_status(lab)}
+
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        """The console lost: config changes wait until it is back; the LBs serve on."""
+        return [Hazard("kill", {"node": node, "daemon": "console"})]
+
+    def fault_budget(self, lab) -> int:
+        return len(lab.node_names("console"))
 
     def render_status(self, data: dict, console) -> None:
         for node, entry in (data.get("console") or {}).items():

@@ -5,15 +5,18 @@ run at most once a second), and each node's status reporter tells etcd (the cons
 the VIP."""
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field
+
+from lbapp.dnswatch import parse_args as parse_dnswatch_args
 
 from lblab.daemons.coredns import HEALTH_PORT, CoreDns
 from lblab.daemons.dnswatch import DnsWatch
 from lblab.daemons.keepalived import HealthCheck, Keepalived, VrrpInstance
 from lblab.daemons.statusreport import StatusReporter
-from lblab.kinds.base import Check, NodeKind, Problem
+from lblab.kinds.base import Check, Hazard, NodeKind, Problem
 from lblab.kinds.registry import register
 from lblab.kinds.scaling import mode_of
 from lblab.kinds.scaling.base import address_holders
@@ -23,9 +26,19 @@ from lblab.topology.model import NodeOptions, Topology
 DNS_VIP_INSTANCE = "dns_vip"
 
 
+# how long a node's resolver waits for an answer (the lab's resolv.conf); HTTP by name waits this
+# long on a lookup that was in flight when the VIP moved
+RESOLVER_TIMEOUT_S = 1
+
+
 class DnsOptions(NodeOptions):
     role: Literal["dns"]
     vrrp_priority: int | None = Field(default=None, ge=1, le=254)
+
+
+def dnswatch_options(topo: Topology):
+    """The DNS watch's timing as the lab runs it (its own defaults): interval, timeout, fall."""
+    return parse_dnswatch_args(["--name", topo.service.name, "--track-file", os.devnull])
 
 
 def vip_holders(lab) -> list[str]:
@@ -121,3 +134,26 @@ class Dns(NodeKind):
         if data.get("dns_vrrp"):
             console.print("VRRP (DNS VIP): " + ", ".join(
                 f"{node} {state or 'no state yet'}" for node, state in data["dns_vrrp"].items()))
+
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        """A DNS node down: with a VIP, the other takes it over (VRRPv3: three adverts, plus the
+        skew); lookups sent meanwhile fail, and HTTP requests by name that wait on a lookup in
+        flight then fail when its resolver gives up."""
+        topo = lab.topo
+        if topo.dns.vip is None or len(lab.node_names("dns")) < 2:
+            return []
+        lookup = f"(HTTP: and the {RESOLVER_TIMEOUT_S} s resolver timeout of a lookup in flight)"
+        takeover = round(3 * topo.vrrp.advert_s + topo.vrrp.advert_s, 3)
+        hazards = [Hazard("node_down", {"node": node}, {"dns": takeover, "http": takeover + RESOLVER_TIMEOUT_S},
+                          f"VRRPv3 takeover: 3 adverts of {topo.vrrp.advert_s} s plus the skew {lookup}")]
+        watch = dnswatch_options(topo)
+        noticed = round(watch.interval * watch.fall + watch.timeout + topo.vrrp.advert_s, 3)
+        why = (f"the DNS watch notices after {watch.fall} unanswered probes {watch.interval * 1000:g} ms apart, "
+               f"keepalived hands the VIP over {lookup}")
+        for action in ("kill", "stop"):
+            hazards.append(Hazard(action, {"node": node, "daemon": "coredns"},
+                                  {"dns": noticed, "http": noticed + RESOLVER_TIMEOUT_S}, why))
+        return hazards
+
+    def fault_budget(self, lab) -> int:
+        return len(lab.node_names("dns")) - 1 if lab.topo.dns.vip is not None else 0

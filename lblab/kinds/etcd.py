@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from lblab.daemons.etcd import Etcd as EtcdDaemon
-from lblab.kinds.base import Check, NodeKind, not_ready
+from lblab.kinds.base import Check, Hazard, NodeKind, not_ready
 from lblab.kinds.registry import register
 from lblab.topology.model import NodeOptions
 
@@ -35,6 +35,21 @@ class Etcd(NodeKind):
 
     def status(self, lab) -> dict:
         return {"etcd": member_health(lab)}
+
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        """One member lost, hung, cut off or lossy: the others keep quorum; LBs read from them."""
+        members = lab.node_names("etcd")
+        etcd = {"node": node, "daemon": "etcd"}
+        hazards = [Hazard("kill", etcd), Hazard("stop", etcd), Hazard("node_down", {"node": node}),
+                   Hazard("loss", {"node": node, "percent": 20})]
+        others = [m for m in members if m != node]
+        if others:
+            hazards.append(Hazard("partition", {"groups": [[node], others]}))
+        return hazards
+
+    def fault_budget(self, lab) -> int:
+        """A minority of the members: the rest keep quorum."""
+        return (len(lab.node_names("etcd")) - 1) // 2
 
     def render_status(self, data: dict, console) -> None:
         if data.get("etcd"):

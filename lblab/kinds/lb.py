@@ -12,7 +12,7 @@ from pydantic import Field
 from lblab.daemons.announcer import Announcer
 from lblab.daemons.statusreport import StatusReporter
 from lblab.kinds.backend import LISTEN_BACKLOG
-from lblab.kinds.base import NodeKind, Problem
+from lblab.kinds.base import Hazard, NodeKind, Problem
 from lblab.kinds.client import MANY_CONNECTIONS
 from lblab.kinds.registry import register
 from lblab.kinds.scaling import active_lbs, mode_of
@@ -73,3 +73,18 @@ class Lb(NodeKind):
 
     def status(self, lab) -> dict:
         return {"announcers": announcing(lab)}
+
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        lbserver = {"node": node, "daemon": "lbserver"}
+        if lab.topo.nodes[node].standby:    # not in the route: users never reach it
+            return [Hazard("kill", lbserver)]
+        hazards = mode_of(lab.topo.scaling).lb_hazards(lab, node)
+        control = [n for role in ("etcd", "redis") for n in lab.node_names(role)]
+        if control:
+            hazards.append(Hazard("partition", {"groups": [[node], control]}, {},
+                                  "the LB keeps serving its last config; changes arrive once healed"))
+        return hazards
+
+    def fault_budget(self, lab) -> int:
+        """Half the active LBs (rounded down) may fail at once: the rest carry the traffic."""
+        return max(1, len(active_lbs(lab.topo)) // 2) if active_lbs(lab.topo) else 0

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from lblab.daemons.prometheus import Prometheus as PrometheusDaemon
-from lblab.kinds.base import Check, NodeKind
+from lblab.kinds.base import Check, Hazard, NodeKind
 from lblab.kinds.registry import kind_of, register
 from lblab.topology.model import NodeOptions
 
@@ -49,6 +49,13 @@ class Prometheus(NodeKind):
 
     def status(self, lab) -> dict:
         return {"prometheus_targets": targets(lab)}
+
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        """Monitoring lost: nothing the LB's users depend on."""
+        return [Hazard("kill", {"node": node, "daemon": "prometheus"})]
+
+    def fault_budget(self, lab) -> int:
+        return len(lab.node_names("prometheus"))
 
     def render_status(self, data: dict, console) -> None:
         found = data.get("prometheus_targets")

@@ -7,18 +7,22 @@ import time
 
 from lblab.kinds.base import Check
 from lblab.lab.errors import LabError
+from lblab.lab.progress import CHECKS, Counts
 
 
 def checks(lab) -> list[Check]:
     return [check for kind in lab.kinds() for check in kind.converge_checks(lab)] + lab.mode.converge_checks(lab)
 
 
-def wait_converged(lab, timeout: float = 60.0, progress=lambda _m: None) -> float:
+def wait_converged(lab, timeout: float = 60.0, progress=lambda _m: None, counts: Counts | None = None) -> float:
+    counts = counts or Counts()
     start = time.monotonic()
     reported: set[str] = set()
     last: list[Check] = []
     while time.monotonic() - start < timeout:
         last = checks(lab)
+        counts.expect(CHECKS, len(last))
+        counts.set(CHECKS, sum(c.ok for c in last))
         for check in last:
             if check.ok and check.name not in reported:
                 reported.add(check.name)

@@ -2,29 +2,32 @@
 (``scenarios.labapi.Lab``). Teardown is ``lblab.lab.teardown``: it works from the ledger alone."""
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 from lbapp.keys import config_key
 from lblab import faults
-from lblab.daemons.base import Daemon, NodeContext
+from lblab.daemons.base import Daemon, NodeContext, PythonDaemon
 from lblab.daemons.etcd import etcd_endpoints
-from lblab.kinds import kind_of, kinds
+from lblab.kinds import Hazard, kind_of, kinds
 from lblab.kinds.scaling import ScalingMode, mode_of
-from lblab.lab import netns, network, procs
+from lblab.lab import netns, procs
+from lblab.lab.bringup import Progress, bring_up
 from lblab.lab.converge import wait_converged
+from lblab.lab.consoleapi import ConsoleApi
 from lblab.lab.errors import DaemonNotReady, LabError
+from lblab.lab.forkserver import ForkClient
 from lblab.lab.ledger import Ledger, known_labs, lab_dir
+from lblab.lab.progress import READY, STARTED, Counts
 from lblab.lab.teardown import teardown
 from lblab.topology.load import load_topology, resolve_topology_path
 from lblab.topology.model import Topology, initial_lb_config
 
-Progress = Callable[[str], None]
 TOPOLOGY_SNAPSHOT = "topology.yaml"   # the file the lab was built from, as it was then
 
 
@@ -40,6 +43,9 @@ class Lab:
         self.ledger = ledger
         self.dir = lab_dir(name)
         self.python = sys.executable
+        self._daemons: dict[str, list[Daemon]] = {}
+        self.counts = Counts()        # bring-up's counts (daemons started and ready)
+        self.forkserver = ForkClient(self.dir / "forkserver.sock")
 
     # ------------------------------------------------------------------------------------
     # construction
@@ -77,7 +83,9 @@ class Lab:
 
     @classmethod
     def up(cls, topology: str, name: str | None = None, progress: Progress = _quiet,
-           converge_timeout: float = 60.0) -> "Lab":
+           converge_timeout: float = 60.0, counts: Counts | None = None) -> "Lab":
+        """Build the lab and wait until it has converged. ``progress`` gets one line per step,
+        ``counts`` the numbers of namespaces, links, daemons and checks done (progress bars)."""
         topo = load_topology(topology)
         name = name or topo.name
         ledger = Ledger(name)
@@ -88,40 +96,12 @@ class Lab:
         (ledger.dir / TOPOLOGY_SNAPSHOT).write_text(path.read_text())
         lab = cls(name, topo, ledger)
         try:
-            lab._bring_up(progress, converge_timeout)
+            bring_up(lab, progress, converge_timeout, counts or Counts())
         except BaseException:
             progress("bring-up failed: tearing down what was created")
             teardown(name, keep_logs=True)
             raise
         return lab
-
-    def _bring_up(self, progress: Progress, converge_timeout: float) -> None:
-        start = time.monotonic()
-
-        def step(message: str) -> None:
-            progress(f"[{time.monotonic() - start:5.1f}s] {message}")
-
-        step(f"building network: {len(self.topo.nodes)} nodes, {len(self.topo.lans)} LANs")
-        network.build(self.name, self.topo, self.ledger)
-        if self.topo.dns.vip is not None:
-            for node in self.topo.nodes:
-                network.write_resolver(self.name, node, str(self.topo.dns.vip), self.ledger)
-        step("network up; starting infrastructure daemons")
-        self.ledger.set(phase="starting")
-        seeded = False
-        for wave in sorted({d.wave for d in self.all_daemons()}):
-            if wave > 0 and not seeded:    # later waves read their config from the DB
-                self.seed_config()
-                seeded = True
-                step("config DB seeded")
-            self._start_wave(wave, step)
-        if not seeded:
-            self.seed_config()
-        step("waiting for convergence")
-        wait_converged(self, timeout=converge_timeout, progress=step)
-        elapsed = time.monotonic() - start
-        self.ledger.set(phase="up", converged_s=round(elapsed, 2))
-        step(f"converged in {elapsed:.1f}s")
 
     # ------------------------------------------------------------------------------------
     # nodes and daemons
@@ -147,8 +127,11 @@ class Lab:
         return [kind for kind in kinds() if kind.role in present]
 
     def daemons(self, node: str) -> list[Daemon]:
-        self.ns(node)
-        return kind_of(self.topo.nodes[node].role).daemons(self.ctx(node))
+        """The node's daemons (made once per node: the topology of a lab never changes)."""
+        if node not in self._daemons:
+            self.ns(node)
+            self._daemons[node] = kind_of(self.topo.nodes[node].role).daemons(self.ctx(node))
+        return list(self._daemons[node])
 
     def daemon(self, node: str, name: str) -> Daemon:
         daemons = self.daemons(node)
@@ -177,10 +160,8 @@ class Lab:
 
     def process_of(self, daemon: Daemon) -> procs.ProcessId | None:
         self.ledger.refresh()
-        for record in self.ledger.resources("process"):
-            if record.name == self._record_name(daemon):
-                return procs.ProcessId(record.data["pid"], record.data["starttime"])
-        return None
+        record = self.ledger.resource("process", self._record_name(daemon))
+        return None if record is None else procs.ProcessId(record.data["pid"], record.data["starttime"])
 
     def pids_of(self, daemon: Daemon) -> list[procs.ProcessId]:
         main = self.process_of(daemon)
@@ -205,12 +186,23 @@ class Lab:
         if main is None:
             self.ledger.add("process", record, node=daemon.ctx.node, daemon=daemon.name,
                             log=str(daemon.log_path), pid=-1, starttime=-1)
-        ns = None if daemon.host_namespace else daemon.ctx.ns
-        ident = procs.spawn(ns, daemon.command(), daemon.log_path, env=daemon.env())
+        ident = self._spawn(daemon)
         self.ledger.update("process", record, pid=ident.pid, starttime=ident.starttime)
+        self.counts.add(STARTED)
         if wait:
             self.wait_ready(daemon)
         return ident
+
+    def _spawn(self, daemon: Daemon) -> procs.ProcessId:
+        """Forked from the lab's preloaded interpreter when it may be, else a new process (in the
+        lab host's namespace for a daemon that moves itself)."""
+        ns = None if daemon.host_namespace else daemon.ctx.ns
+        fork = daemon.fork_spec() if isinstance(daemon, PythonDaemon) else None
+        if fork is not None:
+            ident = self.forkserver.spawn(ns, *fork, daemon.log_path, daemon.env())
+            if ident is not None:
+                return ident
+        return procs.spawn(ns, daemon.command(), daemon.log_path, env=daemon.env())
 
     def wait_ready(self, daemon: Daemon, timeout: float | None = None) -> None:
         timeout = timeout or daemon.ready_timeout
@@ -225,6 +217,7 @@ class Lab:
             except Exception as exc:  # a probe's own failure is just "not ready yet"
                 reason = f"{type(exc).__name__}: {exc}"
             if reason is None:
+                self.counts.add(READY)
                 return
             time.sleep(0.05)
         raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path,
@@ -247,18 +240,20 @@ class Lab:
         self.stop_daemon(daemon)
         self.start_daemon(daemon, wait=wait)
 
-    def _start_wave(self, wave: int, step: Progress) -> None:
-        daemons = [d for d in self.all_daemons() if d.wave == wave]
-        self.start_daemons(daemons)
-        kinds = sorted({d.name for d in daemons})
-        step(f"ready: {', '.join(f'{k} x{sum(d.name == k for d in daemons)}' for k in kinds)}")
-
     def start_daemons(self, daemons: list[Daemon], wait: bool = True) -> None:
-        """Start all, then wait for all in parallel: members of a cluster (etcd) are only ready
-        once enough of them run, so waiting for each in turn would never finish."""
-        for daemon in daemons:
-            self.start_daemon(daemon, wait=False)
-        if not wait or not daemons:
+        """Start all at once (a start forks a process, or waits for the forkserver to have
+        imported: none holds up another), then (with ``wait``) wait for all in parallel: members
+        of a cluster (etcd) are only ready once enough of them run."""
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            errors = [f.exception() for f in [pool.submit(self.start_daemon, d, False) for d in daemons]]
+        errors = [e for e in errors if e is not None]
+        if errors:
+            raise errors[0]
+        if wait:
+            self.wait_all_ready(daemons)
+
+    def wait_all_ready(self, daemons: list[Daemon]) -> None:
+        if not daemons:
             return
         with ThreadPoolExecutor(max_workers=16) as pool:
             futures = [pool.submit(self.wait_ready, d) for d in daemons]
@@ -284,6 +279,25 @@ class Lab:
     def seed_config(self) -> None:
         for lb_id in self.topo.lb_ids():
             self.etcdctl("put", config_key(lb_id), json.dumps(initial_lb_config(self.topo, lb_id)))
+
+    def write_config(self, changes: dict) -> dict:
+        """Change the service's LB config through the console's API (keys of ``changes`` replace
+        the stored ones; the console validates, writes etcd guarded by the version it read,
+        publishes): {revision, committed_at}. The one place the chaos soak writes through."""
+        written = ConsoleApi(self).edit(self.topo.service.lb_id, "set", changes)
+        return {"revision": written["version"], "committed_at": written["committed_at"]}
+
+    def config_at(self, revision: int | None = None) -> dict | None:
+        """The service's LB config as etcd held it at ``revision`` (None: now):
+        {mod_revision, config}, or None when the key did not exist then."""
+        args = ["get", config_key(self.topo.service.lb_id), "-w", "json"]
+        if revision is not None:
+            args.append(f"--rev={revision}")
+        kvs = json.loads(self.etcdctl(*args).stdout).get("kvs") or []
+        if not kvs:
+            return None
+        return {"mod_revision": int(kvs[0]["mod_revision"]),
+                "config": json.loads(base64.b64decode(kvs[0]["value"]))}
 
     # ------------------------------------------------------------------------------------
     # the scenario runner's handle (scenarios.labapi.Lab)
@@ -313,6 +327,32 @@ class Lab:
 
     def heal_all(self) -> list[str]:
         return faults.heal_all(self)
+
+    def heal_fault(self, record: dict) -> list[str]:
+        return faults.heal(self, record)
+
+    def fault_nodes(self, action: str, params: dict) -> list[str]:
+        return faults.fault_nodes(self, action, params)
+
+    def hazards(self) -> list[tuple[str, str, Hazard]]:
+        """(role, node, hazard) for every fault the design survives, from the node kinds."""
+        return [(spec.role, node, hazard) for node, spec in self.topo.nodes.items()
+                for hazard in kind_of(spec.role).hazards(self, node)]
+
+    def fault_budgets(self) -> dict[str, int]:
+        """Role -> how many of its nodes may be faulted at once."""
+        return {kind.role: kind.fault_budget(self) for kind in self.kinds()}
+
+    def lb_status(self, node: str, timeout: float = 1.0) -> dict:
+        """An LB server's own view (its admin /-/status): config version, pid, ..."""
+        status, _, body = self.daemon(node, "lbserver").admin_request("GET", "/-/status", timeout)
+        if status != 200:
+            raise LabError(f"{node}: /-/status answered HTTP {status}")
+        return json.loads(body)
+
+    def daemon_states(self) -> dict[str, str]:
+        """node/daemon -> running, stopped, dead or never started."""
+        return {self._record_name(d): self.daemon_state(d) for d in self.all_daemons()}
 
     def route_nexthops(self, router: str, prefix: str) -> list[str]:
         return netns.route_nexthops(self.ns(router), prefix)

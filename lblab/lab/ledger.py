@@ -67,6 +67,8 @@ class Ledger:
         self.path = self.dir / "state.json"
         self._lock = threading.RLock()
         self._state: dict = {}
+        self._seen: tuple | None = None    # (inode, mtime, size) of the file _state was read from
+        self._index: dict[tuple[str, str], dict] | None = None   # (kind, name) -> record
 
     @contextmanager
     def _locked(self):
@@ -74,8 +76,7 @@ class Ledger:
             with open(self.dir / "state.lock", "a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:
-                    if self.path.is_file():
-                        self._state = json.loads(self.path.read_text())
+                    self._read_if_changed()
                     yield self._state
                     self._write()
                 finally:
@@ -102,7 +103,10 @@ class Ledger:
 
     def load(self) -> "Ledger":
         with self._lock:
-            self._state = json.loads(self.path.read_text())
+            self._seen = None
+            self._read_if_changed()
+            if self._seen is None:
+                raise FileNotFoundError(self.path)
         return self
 
     def remove_file(self) -> None:
@@ -120,9 +124,30 @@ class Ledger:
 
     def refresh(self) -> dict:
         with self._lock:
-            if self.path.is_file():
-                self._state = json.loads(self.path.read_text())
+            self._read_if_changed()
             return self._state
+
+    def _read_if_changed(self) -> None:
+        """Re-read the file only when it changed: every write replaces it (a new inode), so its
+        identity says whether what we hold is current. Readers poll this often (readiness,
+        status), and a big lab's file takes milliseconds to parse."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if seen != self._seen:
+            self._state = json.loads(self.path.read_text())
+            self._seen = seen
+            self._index = None
+
+    def resource(self, kind: str, name: str) -> Resource | None:
+        """One recorded resource by kind and name (from an index: a big lab has hundreds)."""
+        with self._lock:
+            if self._index is None:
+                self._index = {(r["kind"], r["name"]): r for r in self._state.get("resources", [])}
+            found = self._index.get((kind, name))
+            return Resource(**found) if found is not None else None
 
     def resources(self, kind: str | None = None) -> list[Resource]:
         with self._lock:
@@ -130,10 +155,14 @@ class Ledger:
         return [r for r in items if kind is None or r.kind == kind]
 
     def add(self, kind: str, name: str, **data) -> Resource:
-        resource = Resource(kind, name, data)
+        return self.add_many(kind, [(name, data)])[0]
+
+    def add_many(self, kind: str, items: list[tuple[str, dict]]) -> list[Resource]:
+        """Record several resources of one kind in one write (before any of them is created)."""
+        resources = [Resource(kind, name, dict(data)) for name, data in items]
         with self._locked() as state:
-            state.setdefault("resources", []).append(asdict(resource))
-        return resource
+            state.setdefault("resources", []).extend(asdict(r) for r in resources)
+        return resources
 
     def update(self, kind: str, name: str, **data) -> None:
         with self._locked() as state:
@@ -160,5 +189,8 @@ class Ledger:
 
     def _write(self) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._state, indent=1))
+        tmp.write_text(json.dumps(self._state, separators=(",", ":")))   # compact: C encoder, fast
         os.replace(tmp, self.path)
+        st = os.stat(self.path)
+        self._seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        self._index = None

@@ -11,10 +11,11 @@ import ipaddress
 import os
 import socket
 import subprocess
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from pyroute2 import NetNS
+from pyroute2 import IPRoute
 from pyroute2 import netns as _pr_netns
 
 NETNS_DIR = Path("/run/netns")
@@ -34,7 +35,27 @@ def exists(name: str) -> bool:
 
 
 def create(name: str) -> None:
-    _pr_netns.create(name)
+    """A new named namespace with its loopback up. A short-lived thread unshares its own network
+    namespace and bind-mounts it at /run/netns/<name> (as `ip netns add` does), so no process is
+    forked: a lab creates many."""
+    failed: list[BaseException] = []
+
+    def in_new_namespace() -> None:
+        try:
+            if _libc.unshare(CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"unshare for {name}: {os.strerror(err)}")
+            _pr_netns.attach(name, "thread-self")
+            with IPRoute() as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=in_new_namespace, name=f"netns-{name}")
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
 
 
 def remove(name: str) -> None:
@@ -51,18 +72,24 @@ def inode(name: str) -> int | None:
 
 def pids(name: str) -> list[int]:
     """PIDs of every process whose network namespace is this one (exact membership)."""
-    target = inode(name)
-    if target is None:
-        return []
-    found = []
+    return pids_of_namespaces([name]).get(name, [])
+
+
+def pids_of_namespaces(names: list[str]) -> dict[str, list[int]]:
+    """Namespace -> PIDs of the processes in it, for many namespaces in one pass over /proc."""
+    by_inode = {ino: name for name in names if (ino := inode(name)) is not None}
+    found: dict[str, list[int]] = {name: [] for name in by_inode.values()}
+    if not by_inode:
+        return found
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            if os.stat(f"/proc/{entry.name}/ns/net").st_ino == target:
-                found.append(int(entry.name))
+            name = by_inode.get(os.stat(f"/proc/{entry.name}/ns/net").st_ino)
         except (FileNotFoundError, PermissionError, ProcessLookupError):
             continue
+        if name is not None:
+            found[name].append(int(entry.name))
     return found
 
 
@@ -77,10 +104,15 @@ def run(name: str, argv: list[str], timeout: float = 10, check: bool = False,
 
 
 def sysctl(name: str, settings: dict[str, str | int]) -> None:
-    args = [f"{k}={v}" for k, v in settings.items()]
-    result = run(name, ["sysctl", "-q", "-w", *args])
-    if result.returncode != 0:
-        raise RuntimeError(f"sysctl in {name} failed: {result.stderr.strip()}")
+    """Set net.* sysctls of the namespace: /proc/sys/net shows the namespace of the thread that
+    opens it, so this thread writes them from inside."""
+    with entered(name):
+        for key, value in settings.items():
+            path = Path("/proc/sys", *key.split("."))
+            try:
+                path.write_text(f"{value}\n")
+            except OSError as exc:
+                raise RuntimeError(f"sysctl {key}={value} in {name} failed: {exc.strerror}") from None
 
 
 def _setns(fd: int, what: str) -> None:
@@ -118,11 +150,23 @@ def socket_in(name: str, family: int = socket.AF_INET, kind: int = socket.SOCK_S
         return socket.socket(family, kind)
 
 
+@contextmanager
+def ipr(name: str):
+    """A netlink handle (pyroute2 IPRoute) on the namespace's kernel: its socket is made from
+    inside and keeps the namespace, so no helper process is forked (pyroute2's NetNS forks one)."""
+    with entered(name):
+        handle = IPRoute()
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
 def route_nexthops(name: str, prefix: str, table: int = 254) -> list[str]:
     """Gateways of the kernel route for prefix in the namespace's table (one per ECMP nexthop)."""
     net = ipaddress.ip_network(prefix)
     gateways: list[str] = []
-    with NetNS(name) as ns:
+    with ipr(name) as ns:
         for route in ns.get_routes(family=socket.AF_INET, table=table):
             if route.get_attr("RTA_DST") != str(net.network_address) or route["dst_len"] != net.prefixlen:
                 continue
@@ -135,5 +179,5 @@ def route_nexthops(name: str, prefix: str, table: int = 254) -> list[str]:
 
 
 def has_address(name: str, address: str) -> bool:
-    with NetNS(name) as ns:
+    with ipr(name) as ns:
         return any(a.get_attr("IFA_ADDRESS") == address for a in ns.get_addr(family=socket.AF_INET))

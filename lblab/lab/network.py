@@ -1,27 +1,26 @@
-"""Build a lab's network on Mininet: one named namespace per node, one Linux bridge per LAN, veth
-links, addresses, routes and sysctls. Every namespace, bridge and root-side link is recorded in
-the ledger before it is created; names carry a per-lab tag so labs can run side by side."""
+"""Build a lab's network: one named namespace per node, one Linux bridge per LAN, veth links,
+addresses, routes and sysctls, all made through netlink from this process (no shell or helper
+process per node: a big lab has a hundred). Every namespace, bridge and root-side link is
+recorded in the ledger before it is created; names carry a per-lab tag so labs can run side by
+side. `lblab cli` attaches Mininet's CLI to the namespaces this builds (lblab/cli/shell.py)."""
 from __future__ import annotations
 
 import hashlib
-import os
-import pty
-import select
-import signal
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
-from mininet.log import setLogLevel
-from mininet.net import Mininet
-from mininet.node import Host, Switch
-from pyroute2 import IPRoute, NetNS
+from pyroute2 import IPRoute
 
 from lblab.kinds import kind_of
+from lblab.kinds.dns import RESOLVER_TIMEOUT_S
 from lblab.lab import netns
 from lblab.lab.ledger import Ledger
 from lblab.lab.netns import namespace_name
+from lblab.lab.progress import LINKS, NAMESPACES, Counts
 from lblab.topology.model import Topology, interface_name, link_interface_name
 
 ALIAS_PREFIX = "lblab:"
+CONFIGURE_THREADS = 4      # nodes configured at once (netlink calls and /proc/sys writes)
 
 
 def lab_tag(lab: str) -> str:
@@ -37,99 +36,6 @@ def port_name(lab: str, index: int) -> str:
     return f"{lab_tag(lab)}p{index}"
 
 
-def _stop_shell_only(node) -> None:
-    """Stop a Mininet node's shell but nothing else: the namespace, links and daemons belong to
-    the lab (Mininet's own terminate would also delete interfaces)."""
-    if node.shell and node.shell.poll() is None:
-        os.killpg(node.shell.pid, signal.SIGHUP)
-        node.shell.wait()
-    node.cleanup()
-
-
-class NamespaceHost(Host):
-    """A Mininet host whose shell runs in an existing named namespace (ip netns exec), so the
-    namespace outlives the Mininet process and is reachable by `ip netns exec <lab>-<node>`."""
-
-    def __init__(self, name, netns_name: str, **params):
-        self.netns_name = netns_name
-        super().__init__(name, inNamespace=True, **params)
-
-    def startShell(self, mnopts=None):
-        cmd = ["mnexec", "-cd", "ip", "netns", "exec", self.netns_name, "env", "PS1=" + chr(127),
-               "bash", "--norc", "--noediting", "-is", "mininet:" + self.name]
-        self.master, self.slave = pty.openpty()
-        self.shell = self._popen(cmd, stdin=self.slave, stdout=self.slave, stderr=self.slave,
-                                 close_fds=False)
-        self.stdin = os.fdopen(self.master, "r")
-        self.stdout = self.stdin
-        self.pid = self.shell.pid
-        self.pollOut = select.poll()
-        self.pollOut.register(self.stdout)
-        self.outToNode[self.stdout.fileno()] = self
-        self.inToNode[self.stdin.fileno()] = self
-        self.execed = False
-        self.lastCmd = None
-        self.lastPid = None
-        self.readbuf = ""
-        while True:
-            data = self.read(1024)
-            if data[-1] == chr(127):
-                break
-            self.pollOut.poll()
-        self.waiting = False
-        self.cmd("unset HISTFILE; stty -echo; set +m")
-
-    def mountPrivateDirs(self):
-        pass
-
-    def unmountPrivateDirs(self):
-        pass
-
-    def configDefault(self, **_params):
-        # Addresses come from the topology (set per interface at link time), never Mininet's
-        # automatic 10.0.0.0/8 plan.
-        self.cmd("ip link set lo up")
-
-    def terminate(self):
-        _stop_shell_only(self)
-
-
-class LabBridge(Switch):
-    """A Linux bridge in the root namespace, created with `ip link` so bridged lab traffic skips
-    the root namespace's iptables (per-bridge nf_call_* off) and carries the lab's alias."""
-
-    def __init__(self, name, lab: str, **params):
-        self.lab = lab
-        params["inNamespace"] = False
-        super().__init__(name, **params)
-
-    @classmethod
-    def setup(cls):
-        pass
-
-    def connected(self):
-        return True
-
-    def start(self, _controllers):
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=self.name, kind="bridge", br_nf_call_iptables=0,
-                     br_nf_call_ip6tables=0, br_nf_call_arptables=0, br_forward_delay=0)
-            index = ipr.link_lookup(ifname=self.name)[0]
-            ipr.link("set", index=index, ifalias=ALIAS_PREFIX + self.lab)
-            for intf in self.intfList():
-                if intf.name == "lo":
-                    continue
-                port = ipr.link_lookup(ifname=intf.name)[0]
-                ipr.link("set", index=port, master=index, ifalias=ALIAS_PREFIX + self.lab, state="up")
-            ipr.link("set", index=index, state="up")
-
-    def stop(self, deleteIntfs=True):
-        pass
-
-    def terminate(self):
-        _stop_shell_only(self)
-
-
 class NetworkError(RuntimeError):
     pass
 
@@ -140,7 +46,7 @@ def preflight(lab: str, topo: Topology) -> None:
     with IPRoute() as ipr:
         existing = {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
     wanted = [bridge_name(lab, lan) for lan in topo.lans]
-    wanted += [port_name(lab, i) for i in range(sum(len(n.interfaces) for n in topo.nodes.values()))]
+    wanted += [name for name, _node, _lan in lan_ports(lab, topo)]
     clashes += [name for name in wanted if name in existing]
     if clashes:
         raise NetworkError(f"lab {lab}: these already exist: {', '.join(clashes[:8])}"
@@ -148,72 +54,125 @@ def preflight(lab: str, topo: Topology) -> None:
                            f"torn down (`lblab down --lab {lab}`)")
 
 
-def build(lab: str, topo: Topology, ledger: Ledger) -> None:
-    """Create namespaces, bridges and links with Mininet, then configure routes and sysctls."""
-    setLogLevel("error")
-    preflight(lab, topo)
-    for node in topo.nodes:
-        name = namespace_name(lab, node)
-        ledger.add("netns", name, node=node)
-        netns.create(name)
-
-    net = Mininet(topo=None, switch=LabBridge, controller=None, build=False, autoSetMacs=False,
-                  autoStaticArp=False, waitConnected=False)
-    hosts = {node: net.addHost(node, cls=NamespaceHost, netns_name=namespace_name(lab, node))
-             for node in topo.nodes}
-    switches = {}
-    for lan in topo.lans:
-        name = bridge_name(lab, lan)
-        ledger.add("bridge", name, lan=lan)
-        switches[lan] = net.addSwitch(name, cls=LabBridge, lab=lab)
-    index = 0
+def lan_ports(lab: str, topo: Topology) -> list[tuple[str, str, str]]:
+    """(root-side veth name, node, LAN) for every LAN interface of every node."""
+    ports = []
     for node, spec in topo.nodes.items():
-        for lan, address in spec.interfaces.items():
-            root_side = port_name(lab, index)
-            index += 1
-            ledger.add("veth", root_side, node=node, lan=lan)
-            net.addLink(hosts[node], switches[lan], intfName1=interface_name(lan), intfName2=root_side,
-                        params1={"ip": f"{address}/{topo.lans[lan].prefixlen}"})
+        for lan in spec.interfaces:
+            ports.append((port_name(lab, len(ports)), node, lan))
+    return ports
+
+
+def create_namespaces(lab: str, topo: Topology, ledger: Ledger, counts: Counts | None = None,
+                      first: Iterable[str] = (), created: Callable[[str], None] | None = None) -> None:
+    """One namespace per node, loopback up (all recorded first, then created): the nodes in
+    ``first`` before the others, and ``created(node)`` called as soon as each one exists."""
+    counts = counts or Counts()
+    preflight(lab, topo)
+    names = {node: namespace_name(lab, node) for node in topo.nodes}
+    counts.expect(NAMESPACES, len(names))
+    ledger.add_many("netns", [(name, {"node": node}) for node, name in names.items()])
+    first = [node for node in first if node in names]
+    for node in [*first, *(n for n in names if n not in first)]:
+        netns.create(names[node])
+        counts.add(NAMESPACES)
+        if created is not None:
+            created(node)
+
+
+def connect(lab: str, topo: Topology, ledger: Ledger, counts: Counts | None = None) -> None:
+    """Bridges, a veth per LAN interface, point-to-point links, then every node configured."""
+    counts = counts or Counts()
+    ports = lan_ports(lab, topo)
+    counts.expect(LINKS, len(ports) + len(topo.links))
+    alias = ALIAS_PREFIX + lab
+    bridges = {lan: bridge_name(lab, lan) for lan in topo.lans}
+    ledger.add_many("bridge", [(name, {"lan": lan}) for lan, name in bridges.items()])
+    ledger.add_many("veth", [(name, {"node": node, "lan": lan}) for name, node, lan in ports])
+    with IPRoute() as ipr:
+        bridge_index = {}
+        for lan, name in bridges.items():
+            # bridged lab traffic skips the root namespace's iptables (per-bridge nf_call_* off)
+            ipr.link("add", ifname=name, kind="bridge", br_nf_call_iptables=0, br_nf_call_ip6tables=0,
+                     br_nf_call_arptables=0, br_forward_delay=0)
+            bridge_index[lan] = ipr.link_lookup(ifname=name)[0]
+            ipr.link("set", index=bridge_index[lan], ifalias=alias, state="up")
+        for name, node, lan in ports:
+            ipr.link("add", ifname=name, kind="veth",
+                     peer={"ifname": interface_name(lan), "net_ns_fd": namespace_name(lab, node)})
+            index = ipr.link_lookup(ifname=name)[0]
+            ipr.link("set", index=index, ifalias=alias, master=bridge_index[lan], state="up")
+            counts.add(LINKS)
     for link in topo.links:
-        (a, addr_a), (b, addr_b) = link.ends.items()
-        net.addLink(hosts[a], hosts[b], intfName1=link_interface_name(b), intfName2=link_interface_name(a),
-                    params1={"ip": str(addr_a)}, params2={"ip": str(addr_b)})
-    try:
-        net.build()
-        net.start()
-    finally:
-        for node in (*net.hosts, *net.switches):
-            node.terminate()
-    for node in topo.nodes:
-        configure_node(lab, topo, node)
+        (a, _), (b, _) = link.ends.items()
+        with netns.ipr(namespace_name(lab, a)) as ns:
+            ns.link("add", ifname=link_interface_name(b), kind="veth",
+                    peer={"ifname": link_interface_name(a), "net_ns_fd": namespace_name(lab, b)})
+        counts.add(LINKS)
+    with ThreadPoolExecutor(max_workers=CONFIGURE_THREADS) as pool:
+        for done in pool.map(lambda node: configure_node(lab, topo, node), topo.nodes):
+            del done
+
+
+def build(lab: str, topo: Topology, ledger: Ledger, counts: Counts | None = None) -> None:
+    create_namespaces(lab, topo, ledger, counts)
+    connect(lab, topo, ledger, counts)
 
 
 def configure_node(lab: str, topo: Topology, node: str) -> None:
-    """Interfaces up, default route, and what the node's kind adds (sysctls, VIPs, rules)."""
+    """Addresses, interfaces up, default route, and what the node's kind adds (sysctls, VIPs,
+    rules)."""
     spec = topo.nodes[node]
     kind = kind_of(spec.role)
     name = namespace_name(lab, node)
-    with NetNS(name) as ns:
-        for index in ns.link_lookup(ifname="lo"):
-            ns.link("set", index=index, state="up")
-        for lan in spec.interfaces:
-            for index in ns.link_lookup(ifname=interface_name(lan)):
+    addresses = {interface_name(lan): (str(address), topo.lans[lan].prefixlen)
+                 for lan, address in spec.interfaces.items()}
+    for link in topo.links:
+        if node in link.ends:
+            peer = next(other for other in link.ends if other != node)
+            end = link.ends[node]
+            addresses[link_interface_name(peer)] = (str(end.ip), end.network.prefixlen)
+    netns.sysctl(name, kind.node_sysctls(spec))
+    with netns.ipr(name) as ns:
+        for ifname, (address, prefixlen) in addresses.items():
+            for index in ns.link_lookup(ifname=ifname):
+                ns.addr("add", index=index, address=address, prefixlen=prefixlen)
                 ns.link("set", index=index, state="up")
-        if spec.gateway is not None:
-            ns.route("add", dst="0.0.0.0/0", gateway=str(spec.gateway))
-        netns.sysctl(name, kind.node_sysctls(spec))
+        set_default_route(ns, spec.gateways)
         kind.configure_network(lab, topo, node, ns)
 
 
-def write_resolver(lab: str, node: str, nameserver: str, ledger: Ledger) -> None:
+def set_default_route(ns, gateways: list) -> None:
+    """The node's default route through its gateway(s): several make one multipath route."""
+    if len(gateways) == 1:
+        ns.route("replace", dst="0.0.0.0/0", gateway=str(gateways[0]))
+    elif gateways:
+        ns.route("replace", dst="0.0.0.0/0", multipath=[{"gateway": str(g)} for g in gateways])
+
+
+def write_resolvers(lab: str, nodes: list[str], nameserver: str, ledger: Ledger) -> None:
     """/etc/netns/<ns>/resolv.conf: `ip netns exec` bind-mounts it over /etc/resolv.conf, so
     programs run in the node resolve through the lab's DNS VIP."""
-    directory = netns.ETC_NETNS_DIR / namespace_name(lab, node)
-    ledger.add("netns_etc", str(directory), node=node)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "resolv.conf").write_text(f"# lblab {lab}: the lab's DNS VIP\nnameserver {nameserver}\n"
-                                           "options timeout:1 attempts:2\n")
-    (directory / "hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {node}\n")
+    directories = {node: netns.ETC_NETNS_DIR / namespace_name(lab, node) for node in nodes}
+    ledger.add_many("netns_etc", [(str(d), {"node": node}) for node, d in directories.items()])
+    for node, directory in directories.items():
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "resolv.conf").write_text(f"# lblab {lab}: the lab's DNS VIP\nnameserver {nameserver}\n"
+                                               f"options timeout:{RESOLVER_TIMEOUT_S} attempts:2\n")
+        (directory / "hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {node}\n")
+
+
+def root_links() -> set[str]:
+    """Names of every link in the root namespace (one netlink dump)."""
+    with IPRoute() as ipr:
+        return {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+
+
+def lab_links(lab: str) -> list[str]:
+    """Root-namespace links that carry the lab's mark or its name tag."""
+    with IPRoute() as ipr:
+        links = [(link.get_attr("IFLA_IFNAME"), link.get_attr("IFLA_IFALIAS") or "") for link in ipr.get_links()]
+    return sorted(name for name, alias in links if alias == ALIAS_PREFIX + lab or name.startswith(lab_tag(lab)))
 
 
 def link_alias(name: str) -> str | None:

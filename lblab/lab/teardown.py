@@ -14,7 +14,8 @@ from lblab.lab.errors import LabError
 from lblab.lab.ledger import Ledger, known_labs, lab_dir
 from lblab.paths import RUN_ROOT
 
-TERM_GRACE = 3.0      # SIGTERM, then SIGKILL what is still alive after this
+TERM_GRACE = 1.0      # SIGTERM, then SIGKILL what is still alive after this (an etcd leader
+                      # whose peers stop with it waits seconds to hand over: nothing to wait for)
 EXIT_WAIT = 10.0      # then wait this long for every killed process to be gone
 
 
@@ -58,9 +59,8 @@ def stop_processes(ledger: Ledger) -> int:
     # Whatever else runs inside the lab's namespaces (children, a runner killed between spawn
     # and record, shells) is the lab's: namespace membership is exact.
     others = []
-    for name in _own_namespaces(ledger):
-        found = [procs.identify(pid) for pid in netns.pids(name)]
-        others += [p for p in found if p is not None]
+    for found in netns.pids_of_namespaces(_own_namespaces(ledger)).values():
+        others += [p for p in map(procs.identify, found) if p is not None]
     for proc in others:
         _signal(proc, signal.SIGKILL)
     survivors = _wait_gone(running + others, EXIT_WAIT)
@@ -73,6 +73,31 @@ def stop_processes(ledger: Ledger) -> int:
 def _own_namespaces(ledger: Ledger) -> list[str]:
     prefix = netns.namespace_name(ledger.lab, "")
     return [r.name for r in ledger.resources("netns") if r.name.startswith(prefix)]
+
+
+def leftovers(lab: str) -> dict[str, list]:
+    """Everything of ``lab`` still on the machine, found independently of its ledger (which
+    teardown removes): namespaces, root-side links (by the lab's mark or name tag), namespace
+    mounts, /etc/netns entries, processes whose command line names the lab's directory. Empty
+    once teardown is done."""
+    found: dict[str, list] = {}
+    prefix = netns.namespace_name(lab, "")
+    found["netns"] = sorted(n for n in os.listdir(netns.NETNS_DIR) if n.startswith(prefix)) \
+        if netns.NETNS_DIR.is_dir() else []
+    found["links"] = network.lab_links(lab)
+    with open("/proc/mounts") as mounts:
+        found["mounts"] = [line.split()[1] for line in mounts if f"{netns.NETNS_DIR}/{prefix}" in line]
+    found["etc_netns"] = sorted(p.name for p in netns.ETC_NETNS_DIR.glob(f"{prefix}*"))
+    marker = f"{RUN_ROOT}/{lab}/".encode()
+    found["processes"] = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in Path(f"/proc/{entry.name}/cmdline").read_bytes():
+                    found["processes"].append(int(entry.name))
+            except OSError:
+                pass
+    return {kind: items for kind, items in found.items() if items}
 
 
 def teardown(name: str, keep_logs: bool = False, progress: Callable[[str], None] = _quiet) -> dict:
@@ -97,11 +122,11 @@ def teardown(name: str, keep_logs: bool = False, progress: Callable[[str], None]
         if network.delete_root_link(record.name, name):
             removed["bridges"] += 1
     # root-side veth ends go away with their namespace peers, asynchronously
-    veths = [r.name for r in ledger.resources("veth")]
+    veths = {r.name for r in ledger.resources("veth")}
     deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and any(network.link_alias(v) is not None for v in veths):
+    while time.monotonic() < deadline and veths & network.root_links():
         time.sleep(0.05)
-    for veth in veths:
+    for veth in sorted(veths & network.root_links()):
         if network.delete_root_link(veth, name):
             removed["veths"] += 1
     ledger.remove_file()

@@ -60,12 +60,12 @@ def _address_problems(topo: Topology) -> list[Problem]:
                 problems.append((f"{where}.interfaces.{lan}", f"{address} is not a host address of {net}"))
                 continue
             claim(address, f"{where}.interfaces.{lan}")
-        if node.gateway is not None:
-            own_nets = [topo.lans[lan] for lan in node.interfaces if lan in topo.lans]
-            if node.gateway in node.interfaces.values():
-                problems.append((f"{where}.gateway", f"{node.gateway} is this node's own address"))
-            elif not any(node.gateway in net for net in own_nets):
-                problems.append((f"{where}.gateway", f"{node.gateway} is not on any LAN of this node"))
+        own_nets = [topo.lans[lan] for lan in node.interfaces if lan in topo.lans]
+        for gateway in node.gateways:
+            if gateway in node.interfaces.values():
+                problems.append((f"{where}.gateway", f"{gateway} is this node's own address"))
+            elif not any(gateway in net for net in own_nets):
+                problems.append((f"{where}.gateway", f"{gateway} is not on any LAN of this node"))
 
     for i, link in enumerate(topo.links):
         for end, iface in link.ends.items():

@@ -110,7 +110,25 @@ class NodeOptions(StrictModel):
 
     role: str
     interfaces: dict[str, IPv4] = Field(min_length=1, description="LAN name -> address")
-    gateway: IPv4 | None = None
+    # one default gateway, or several: one multipath default route, flows spread by L4 hash
+    gateway: IPv4 | list[IPv4] | None = None
+
+    @field_validator("gateway")
+    @classmethod
+    def _distinct_gateways(cls, value):
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give at least one address (or leave gateway out)")
+            if len(set(value)) != len(value):
+                raise ValueError("a gateway is listed twice")
+        return value
+
+    @property
+    def gateways(self) -> list[IPv4]:
+        """The default route's nexthops (none, one, or several for a multipath route)."""
+        if self.gateway is None:
+            return []
+        return list(self.gateway) if isinstance(self.gateway, list) else [self.gateway]
 
 
 class Link(StrictModel):

@@ -10,40 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from pyroute2 import IPRoute
-
-from lblab.lab import netns
 from lblab.lab.ledger import Ledger, lab_dir
-from lblab.lab.network import ALIAS_PREFIX, lab_tag
+from lblab.lab.teardown import leftovers
 
 # Labs of their own, named after the session lab so two developers' suites never share one.
 LAB = os.environ.get("LBLAB_E2E_LAB", "e2eref")[:13] + "-td"
 BAD_LAB = LAB[:-3] + "-bad"
-
-
-def leftovers(lab: str) -> dict[str, list]:
-    """Everything of `lab` still on the machine, found independently of its ledger."""
-    found: dict[str, list] = {}
-    found["netns"] = [n for n in os.listdir(netns.NETNS_DIR) if n.startswith(f"{lab}-")] \
-        if netns.NETNS_DIR.is_dir() else []
-    with IPRoute() as ipr:
-        links = [(l.get_attr("IFLA_IFNAME"), l.get_attr("IFLA_IFALIAS") or "") for l in ipr.get_links()]
-    found["links"] = [name for name, alias in links
-                      if alias == ALIAS_PREFIX + lab or name.startswith(lab_tag(lab))]
-    with open("/proc/mounts") as mounts:
-        found["mounts"] = [line.split()[1] for line in mounts if f"/run/netns/{lab}-" in line]
-    found["etc_netns"] = [p.name for p in netns.ETC_NETNS_DIR.glob(f"{lab}-*")]
-    marker = f"/run/lblab/{lab}/".encode()
-    procs = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker in Path(f"/proc/{entry.name}/cmdline").read_bytes():
-                    procs.append(int(entry.name))
-            except OSError:
-                pass
-    found["processes"] = procs
-    return {k: v for k, v in found.items() if v}
 
 
 def lblab(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

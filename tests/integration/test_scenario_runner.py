@@ -237,3 +237,24 @@ def test_live_lines(http, tmp_path):
     assert result["status"] == "passed"
     assert re.match(r"all \+1s http ok \d+ fail 0 \| lb1 \d+ lb2 \d+ lb3 \d+$", lines[0]), lines
     assert len(lines) >= 2
+
+
+def test_during_hook_runs_with_the_traffic_and_extra_routes_are_polled(http, tmp_path):
+    """What the chaos soak uses: ``during`` runs once every generator sends (its fault entries
+    reach the result), and ``routes`` are polled for the whole run without a route check."""
+    lab = StandInLab(http)
+    seen = {}
+
+    def during(run):
+        seen["sending"] = all(p.poll() is None for p in run.procs.values())
+        seen["at"] = time.time() - run.t0
+        run.faults.append({"index": 0, "at": 0.5, "action": "kill", "params": {"node": "lb2"}, "status": "healed",
+                           "applied_at": 0.5, "healed_at": 1.0})
+
+    result = run_scenario(lab, scenario(http.port, [], checks=[{"traffic_sent": {"min_fraction": 0.9}}]), tmp_path,
+                          options=RunOptions(ready_timeout=10.0, poll_interval=0.05, exit_grace=2.0, during=during,
+                                             routes=(("r1", "10.0.0.100/32"),)))
+    assert seen["sending"] and 0 <= seen["at"] < 1.0
+    assert [f["action"] for f in result["faults"]] == ["kill"]
+    track = result["route_polls"]["r1 10.0.0.100/32"]
+    assert track["polls"] > 10 and track["changes"][0]["nexthops"] == ["10.2.0.1", "10.2.0.2", "10.2.0.3"]

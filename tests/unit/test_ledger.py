@@ -49,3 +49,20 @@ def test_concurrent_writers_lose_nothing(run_root):
         w.join(30)
     names = {r.name for r in Ledger("lab2").load().resources("veth")}
     assert names == {f"v{i}" for s in (0, 100, 200) for i in range(s, s + 50)}
+
+
+def test_readers_see_other_writers_changes_and_look_resources_up(run_root):
+    Ledger("lab3").create("/x", "x")
+    reader = Ledger("lab3").load()
+    writer = Ledger("lab3").load()
+    assert reader.resource("process", "lb1/lbserver") is None
+    writer.add("process", "lb1/lbserver", pid=-1, starttime=-1)
+    writer.update("process", "lb1/lbserver", pid=42, starttime=7)
+    reader.refresh()
+    assert reader.resource("process", "lb1/lbserver").data == {"pid": 42, "starttime": 7}
+    writer.add_many("veth", [("v1", {"node": "a"}), ("v2", {"node": "b"})])
+    assert [r.name for r in reader.refresh() and reader.resources("veth")] == ["v1", "v2"]
+    assert reader.resource("veth", "v2").data == {"node": "b"}
+    writer.discard("veth", "v1")
+    reader.refresh()
+    assert reader.resource("veth", "v1") is None and reader.resource("veth", "v2") is not None

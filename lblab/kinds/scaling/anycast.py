@@ -7,6 +7,7 @@ from __future__ import annotations
 from lblab.daemons.announcer import BgpAnnouncer
 from lblab.daemons.bird import BirdRouter, BirdSpeaker
 from lblab.daemons.lbserver import LbServer
+from lblab.kinds.base import Hazard, bfd_floor
 from lblab.kinds.scaling.base import Problem, Record, ScalingMode, add_vip_to_loopback
 from lblab.kinds.scaling.registry import register
 from lblab.lab import flow_affinity
@@ -56,3 +57,30 @@ class Anycast(ScalingMode):
     def configure_router(self, lab: str, topo: Topology, node: str, ns) -> None:
         if topo.nodes[node].flow_affinity:
             flow_affinity.configure(lab, topo, node, ns)
+
+    def lb_hazards(self, lab, node: str) -> list[Hazard]:
+        topo = lab.topo
+        lbserver = {"node": node, "daemon": "lbserver"}
+        announce = topo.announce
+        withdraw = (announce.interval_ms * announce.fall + announce.timeout_ms) / 1000
+        why_withdraw = (f"the announcer withdraws after {announce.fall} failed readiness probes "
+                        f"({announce.interval_ms} ms apart, {announce.timeout_ms} ms timeout)")
+        bfd = bfd_floor(topo)
+        why_bfd = f"the router's BFD ({topo.bfd.interval_ms} ms x {topo.bfd.multiplier}) drops the silent LB"
+        hazards = [
+            Hazard("kill", lbserver, {"http": withdraw}, why_withdraw),
+            Hazard("stop", lbserver, {"http": withdraw}, why_withdraw),
+            Hazard("node_down", {"node": node}, {"http": bfd}, why_bfd),
+            Hazard("kill", {"node": node, "daemon": "bird"}, {"http": bfd},
+                   "the router sees the BGP session close (or BFD time out) and drops the LB"),
+            Hazard("stop", {"node": node, "daemon": "bird"}, {"http": bfd}, why_bfd),
+            Hazard("kill", {"node": node, "daemon": "announcer"}, {},
+                   "BIRD keeps the announcement; a new announcer re-asserts it"),
+            Hazard("loss", {"node": node, "percent": 1}, {"http": 0.0},
+                   "1% of the node's packets dropped: requests through it may fail while it lasts",
+                   while_held=True),
+        ]
+        uplink = next((lan for router in topo.nodes_of("router") for lan in topo.shared_lans(node, router)), None)
+        if uplink is not None:
+            hazards.append(Hazard("link_down", {"node": node, "peer": uplink}, {"http": bfd}, why_bfd))
+        return hazards

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lblab.kinds.base import Check
+from lblab.kinds.base import Check, Hazard
 from lblab.lab import netns
 from lblab.topology.model import Topology
 
@@ -100,6 +100,11 @@ class ScalingMode:
         pass
 
     # --- running lab ------------------------------------------------------------------------
+    def lb_hazards(self, lab, node: str) -> list[Hazard]:
+        """Faults of an active LB node this mode is known to survive, with their floors (what
+        the chaos soak may inject there); none known: the soak leaves this mode's LBs alone."""
+        return []
+
     def converge_checks(self, lab) -> list[Check]:
         return []
 

@@ -1,0 +1,101 @@
+"""Topologies of any size (`lblab gen`): the reference lab's shape with N LB nodes, M backends and
+R routers. Every router sits on the client LAN and the edge LAN and peers with every LB (each
+LB announces the VIP to all of them); clients reach the routers through one multipath default
+route (flows spread by L4 hash), so the VIP is spread twice: over the routers, then by each
+router's ECMP route over the LBs. Pure: it returns the document; `lblab gen` prints it.
+
+Address plan (fixed, so a generated file reads like the reference): client LAN 192.168.1.0/24
+(routers .1.., DNS .2x, clients .1xx, DNS VIP .100 is kept free), edge 10.0.1.0/24 (LBs .1..,
+routers .254 down), backend 10.1.0.0/16 and control 10.2.0.0/16 (250 hosts per /24 block).
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import yaml
+
+LIMITS = {"lbs": (1, 200), "backends": (1, 2000), "routers": (1, 9), "clients": (1, 70), "standby": (0, 199)}
+BLOCK = 250          # hosts per /24 block of the /16 LANs
+
+
+class GenerateError(ValueError):
+    """A size the address plan cannot hold; str() names the option."""
+
+
+def _host(lan: str, block: int, index: int) -> str:
+    """Host ``index`` (1-based) of a /16 LAN, 250 per /24 block starting at block ``block``."""
+    base = ipaddress.ip_network(lan)
+    return str(base.network_address + ((block + (index - 1) // BLOCK) << 8) + (index - 1) % BLOCK + 1)
+
+
+def check_sizes(**sizes: int) -> None:
+    problems = [f"--{name}: {value} is outside {lo}..{hi}" for name, value in sizes.items()
+                for lo, hi in [LIMITS[name]] if not lo <= value <= hi]
+    if not problems and sizes.get("standby", 0) >= sizes.get("lbs", 1):
+        problems.append(f"--standby: {sizes['standby']} leaves no active LB of {sizes['lbs']}")
+    if problems:
+        raise GenerateError("; ".join(problems))
+
+
+def to_yaml(document: dict[str, Any]) -> str:
+    """The document as YAML that reads like the shipped topologies: one line per node."""
+    def flow(value: Any) -> str:
+        return yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False).strip()
+
+    head = {k: v for k, v in document.items() if k != "nodes"}
+    text = yaml.safe_dump(head, sort_keys=False, default_flow_style=None, width=120)
+    return text + "nodes:\n" + "".join(f"  {name}: {flow(node)}\n" for name, node in document["nodes"].items())
+
+
+def generate(*, lbs: int, backends: int, routers: int, clients: int = 3, standby: int = 0,
+             name: str = "scale", scrape_interval_s: float = 2) -> dict[str, Any]:
+    check_sizes(lbs=lbs, backends=backends, routers=routers, clients=clients, standby=standby)
+    router_client = [f"192.168.1.{i}" for i in range(1, routers + 1)]
+    router_edge = [f"10.0.1.{254 - i}" for i in range(routers)]
+    nodes: dict[str, dict[str, Any]] = {}
+    for i in range(1, clients + 1):
+        nodes[f"client{i}"] = {"role": "client", "interfaces": {"client": f"192.168.1.{100 + i}"},
+                               "gateway": list(router_client) if routers > 1 else router_client[0]}
+    for i, priority in ((1, 150), (2, 100)):
+        nodes[f"dns{i}"] = {"role": "dns", "vrrp_priority": priority,
+                            "interfaces": {"client": f"192.168.1.{20 + i}", "control": f"10.2.0.{i + 1}"}}
+    for i in range(routers):
+        nodes[f"r{i + 1}"] = {"role": "router", "asn": 65000 - i,   # routers peer too: eBGP
+                              "interfaces": {"client": router_client[i], "edge": router_edge[i]}}
+    for i in range(1, lbs + 1):
+        node: dict[str, Any] = {"role": "lb", "asn": 65000 + i, "gateway": router_edge[0],
+                                "interfaces": {"edge": f"10.0.1.{i}", "backend": _host("10.1.0.0/16", 0, i),
+                                               "control": _host("10.2.0.0/16", 1, i)}}
+        if i > lbs - standby:
+            node["standby"] = True
+        nodes[f"lb{i}"] = node
+    for i in range(1, backends + 1):
+        nodes[f"be{i}"] = {"role": "backend", "interfaces": {"backend": _host("10.1.0.0/16", 1, i),
+                                                             "control": _host("10.2.0.0/16", 3, i)}}
+    for i in range(1, 4):
+        nodes[f"etcd{i}"] = {"role": "etcd", "interfaces": {"control": f"10.2.0.{10 + i}"}}
+    nodes["redis"] = {"role": "redis", "interfaces": {"control": "10.2.0.20"}}
+    nodes["prometheus"] = {"role": "prometheus", "scrape_interval_s": scrape_interval_s,
+                           "interfaces": {"control": "10.2.0.30"}}
+    nodes["console"] = {"role": "console", "interfaces": {"control": "10.2.0.50"}}
+    return {
+        "name": name,
+        "description": f"{lbs} anycast LBs ({standby} standby) behind {routers} ECMP router(s), {backends} backends, "
+                       f"{clients} clients on a multipath default route, DNS pair on a VRRP VIP, 3-member etcd, "
+                       "Redis, Prometheus, the console (generated by lblab gen).",
+        "scaling": "anycast",
+        "service": {"lb_id": "payment", "name": "lb.payment.example", "zone": "payment.example",
+                    "anycast_vip": "10.0.0.100", "port": 80, "dns_ttl": 5},
+        "dns": {"vip": "192.168.1.100", "lan": "client", "vrid": 51},
+        "bgp": {"password": "lblab-md5", "hold_s": 3, "keepalive_s": 1},
+        "bfd": {"interval_ms": 100, "multiplier": 3},
+        "vrrp": {"advert_s": 0.1},
+        # a big lab shares its cores among ~150 daemons: an LB's readiness may take longer than
+        # the reference's 80 ms to answer without the LB being unwell
+        "announce": {"interval_ms": 100, "timeout_ms": 250, "rise": 2, "fall": 3},
+        "lb_config": {"algorithm": "round_robin", "health_endpoint": "/health", "poll_frequency": 2000},
+        "lans": {"client": "192.168.1.0/24", "edge": "10.0.1.0/24", "backend": "10.1.0.0/16",
+                 "control": "10.2.0.0/16"},
+        "nodes": nodes,
+    }

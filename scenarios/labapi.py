@@ -56,3 +56,9 @@ class Lab(Protocol):
     def route_nexthops(self, router: str, prefix: str) -> list[str]:
         """Nexthop addresses of the router's kernel route to prefix ([] when there is none)."""
         ...
+
+    def orchestrator_histories(self) -> dict[str, str]:
+        """Orchestrator member -> the file its check history is appended to (JSONL,
+        lbapp.orchestrator.history); {} for a lab without orchestrators. The runner copies
+        what each member appends during the run."""
+        ...

@@ -1,12 +1,14 @@
 """LB nodes: lbapp's LB server, a BIRD speaker, and the announcer that makes the speaker announce
 the anycast VIP only while the local LB server is ready, with a status reporter keeping the
-announcer's state in etcd for the console. A standby LB runs neither."""
+announcer's state in etcd for the console. The node's agent runs the LB server and the
+announcer while the node is wanted active (a standby LB starts with neither) and not drained."""
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import Field
 
+from lblab.daemons.agent import Agent
 from lblab.daemons.announcer import Announcer
 from lblab.daemons.bird import BirdSpeaker
 from lblab.daemons.lbserver import LbServer
@@ -45,11 +47,11 @@ class Lb(NodeKind):
     sysctls = {**LISTEN_BACKLOG, **MANY_CONNECTIONS}   # and many connections to backends
 
     def daemons(self, ctx):
-        daemons = [BirdSpeaker(ctx), LbServer(ctx)]
-        if not ctx.spec.standby:
-            announcer = Announcer(ctx)
-            daemons += [announcer, StatusReporter(ctx, announce_state=announcer.state_path)]
-        return daemons
+        announcer = Announcer(ctx)
+        agent = Agent(ctx, children=[LbServer(ctx), announcer])
+        # the agent's children first: a dead node's are killed before the agent can drain them
+        return [BirdSpeaker(ctx), *agent.children, agent,
+                StatusReporter(ctx, announce_state=announcer.state_path)]
 
     def configure_network(self, lab: str, topo: Topology, node: str, ns) -> None:
         lo = ns.link_lookup(ifname="lo")[0]

@@ -15,7 +15,7 @@ from lblab import faults
 from lblab.daemons.base import Daemon, NodeContext
 from lblab.daemons.etcd import etcd_endpoints
 from lblab.kinds import kind_of, kinds
-from lblab.lab import netns, network, procs
+from lblab.lab import netns, network, procs, supervised
 from lblab.lab.converge import wait_converged
 from lblab.lab.errors import DaemonNotReady, LabError
 from lblab.lab.ledger import Ledger, known_labs, lab_dir
@@ -170,6 +170,8 @@ class Lab:
         return f"{daemon.ctx.node}/{daemon.name}"
 
     def process_of(self, daemon: Daemon) -> procs.ProcessId | None:
+        if daemon.supervisor is not None:
+            return supervised.process(self, daemon)
         self.ledger.refresh()
         for record in self.ledger.resources("process"):
             if record.name == self._record_name(daemon):
@@ -183,10 +185,16 @@ class Lab:
         return [main, *daemon.extra_pids(main)]
 
     def daemon_state(self, daemon: Daemon) -> str:
+        if daemon.supervisor is not None:
+            return supervised.state(self, daemon)
         main = self.process_of(daemon)
         return "never started" if main is None else procs.state(main)
 
-    def start_daemon(self, daemon: Daemon, wait: bool = True) -> procs.ProcessId:
+    def start_daemon(self, daemon: Daemon, wait: bool = True) -> procs.ProcessId | None:
+        if daemon.supervisor is not None:   # its supervisor starts it (and renders its config)
+            if wait:
+                self.wait_ready(daemon)
+            return self.process_of(daemon)
         main = self.process_of(daemon)
         if main is not None and procs.alive(main):
             raise LabError(f"{daemon.name} on {daemon.ctx.node} is already running (pid {main.pid})")
@@ -207,6 +215,8 @@ class Lab:
         return ident
 
     def wait_ready(self, daemon: Daemon, timeout: float | None = None) -> None:
+        if daemon.supervisor is not None:
+            return supervised.wait_ready(self, daemon, timeout)
         timeout = timeout or daemon.ready_timeout
         deadline = time.monotonic() + timeout
         reason = "not checked"
@@ -310,6 +320,9 @@ class Lab:
 
     def route_nexthops(self, router: str, prefix: str) -> list[str]:
         return netns.route_nexthops(self.ns(router), prefix)
+
+    def orchestrator_histories(self) -> dict[str, str]:
+        return {d.ctx.node: str(d.history_path) for d in self.daemons_of_kind("orchestrator")}
 
     def wait_converged(self, timeout: float = 30.0, progress: Progress = _quiet) -> float:
         return wait_converged(self, timeout=timeout, progress=progress)

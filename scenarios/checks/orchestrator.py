@@ -1,0 +1,247 @@
+"""Checks on the orchestrator cluster, judged from the members' own check histories of the run
+(``ctx.orchestrator``: every check, fenced health write, role change, shard assignment and
+scaling decision, merged by time; ``lbapp.orchestrator.history``) and the runner's fault
+entries (an ``orchestrator`` fault's record names the member it hit and the term then)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Literal
+
+from pydantic import Field
+
+from lbapp.keys import split_target
+from lbapp.orchestrator.history import Event, longest_unchecked, term_overlaps
+from lblab.durations import Duration
+from lblab.durations import format_duration as fd
+from lblab.faults.params import NodeName
+
+from .base import CheckModel, CheckResult, Context, WindowedCheck
+
+WRITES = ("assignment", "scale")         # recorded only once their fenced write succeeded
+
+
+def written(event: Event) -> bool:
+    return event.ev in WRITES or (event.ev == "health" and bool(event.fields.get("written")))
+
+
+def missing(check: CheckModel, ctx: Context, limit) -> CheckResult | None:
+    """A failed result when the run recorded no orchestrator history (nothing to judge)."""
+    if ctx.orchestrator.events:
+        return None
+    why = "; ".join(ctx.orchestrator.problems[:3]) or "does the lab run orchestrators?"
+    return check.result(False, None, limit, f"no orchestrator history in this run ({why})")
+
+
+def leader_faults(ctx: Context) -> list[dict]:
+    """Applied `orchestrator` faults on the leader: their records (node, term, inner.t)."""
+    return [f["record"] for f in ctx.faults if f.get("action") == "orchestrator"
+            and f.get("status") == "applied" and f.get("params", {}).get("member", "leader") == "leader"
+            and isinstance(f.get("record"), dict)]
+
+
+def rel(ctx: Context, t: float) -> str:
+    return f"+{fd(t - ctx.t0)}"
+
+
+class LeaderTakeover(CheckModel):
+    """after each orchestrator fault on the leader, another member wins a newer term and makes
+    its first fenced write (acts) within max of the fault."""
+
+    kind: Literal["leader_takeover"] = "leader_takeover"
+    max: Duration
+
+    def judge(self, ctx: Context) -> CheckResult:
+        if (failed := missing(self, ctx, self.max)) is not None:
+            return failed
+        records = leader_faults(ctx)
+        if not records:
+            return self.result(False, None, self.max, "no orchestrator fault on the leader in this run")
+        worst, parts = 0.0, []
+        for record in records:
+            old, old_term = record.get("node"), record.get("term") or 0
+            at = (record.get("inner") or {}).get("t", record.get("t"))
+            acted = next((e for e in ctx.orchestrator.events if e.ev == "assignment" and e.t >= at
+                          and e.term > old_term and e.member != old), None)
+            if acted is None:
+                return self.result(False, None, self.max, f"{old} (term {old_term}) hit at {rel(ctx, at)}: "
+                                                          "no other member acted under a newer term")
+            elected = next((e for e in ctx.orchestrator.events if e.ev == "role" and e.fields.get("leader")
+                            and e.term == acted.term), None)
+            took = acted.t - at
+            worst = max(worst, took)
+            parts.append(f"{old} hit at {rel(ctx, at)}: {acted.member} term {acted.term}"
+                         + (f" elected after {fd(elected.t - at)}," if elected else "")
+                         + f" acted after {fd(took)}")
+        return self.result(worst <= self.max, round(worst, 4), self.max, "; ".join(parts))
+
+
+class UncheckedGap(WindowedCheck):
+    """no backend went longer than max without a health check by some member (window edges count
+    as checks)."""
+
+    kind: Literal["unchecked_gap"] = "unchecked_gap"
+    max: Duration
+
+    def judge(self, ctx: Context) -> CheckResult:
+        if (failed := missing(self, ctx, self.max)) is not None:
+            return failed
+        targets = sorted({e.target for e in ctx.orchestrator.events if e.ev == "check" and e.target})
+        if not targets:
+            return self.result(False, None, self.max, "no health check in the history")
+        start = ctx.t0 + self.after
+        end = ctx.t0 + (self.before if self.before is not None else ctx.duration)
+        gaps = longest_unchecked(ctx.orchestrator.events, targets, start, end)
+        target, (gap, began) = max(gaps.items(), key=lambda item: item[1][0])
+        return self.result(gap <= self.max + 1e-9, round(gap, 4), self.max,
+                           f"{len(targets)} targets; longest: {target} unchecked {fd(gap)} from {rel(ctx, began)}")
+
+
+class TermsDisjoint(CheckModel):
+    """the leader changed, and no write (health, shard, scaling) carries an older term after a
+    newer term's first write; with step_down_first, each deposed leader stepped down (stopped
+    acting) before its successor was elected."""
+
+    kind: Literal["terms_disjoint"] = "terms_disjoint"
+    step_down_first: bool = False
+
+    def judge(self, ctx: Context) -> CheckResult:
+        if (failed := missing(self, ctx, 0)) is not None:
+            return failed
+        events = ctx.orchestrator.events
+        late = [(e, newest) for kind in ("health", "assignment", "scale")
+                for e, newest in term_overlaps(events, kind)]
+        problems = [f"{e.member} wrote {e.ev} {e.target or ''} under term {e.term} at {rel(ctx, e.t)} "
+                    f"after term {newest}" for e, newest in late]
+        elections = [e for e in events if e.ev == "role" and e.fields.get("leader")]
+        changes = [(before, after) for before, after in zip(elections, elections[1:]) if after.term > before.term]
+        if not changes:
+            return self.result(False, None, 0, "no change of leader in this run")
+        notes = []
+        for before, after in changes:
+            last_old = max((e.t for e in events if written(e) and e.term == before.term
+                            and e.member == before.member), default=None)
+            first_new = min((e.t for e in events if written(e) and e.term == after.term), default=None)
+            if last_old is not None and first_new is not None and last_old >= first_new:
+                problems.append(f"{before.member} (term {before.term}) wrote at {rel(ctx, last_old)}, after "
+                                f"{after.member} (term {after.term}) did at {rel(ctx, first_new)}")
+            stepped = next((e for e in events if e.ev == "role" and not e.fields.get("leader")
+                            and e.member == before.member and e.term == before.term), None)
+            margin = f"{fd(after.t - stepped.t)} after it stepped down" if stepped else "no step-down recorded"
+            notes.append(f"{before.member} term {before.term} -> {after.member} term {after.term} "
+                         f"(elected {rel(ctx, after.t)}, {margin})")
+            if self.step_down_first and (stepped is None or stepped.t > after.t):
+                problems.append(f"{before.member} stepped down "
+                                + (f"at {rel(ctx, stepped.t)}" if stepped else "never")
+                                + f", after {after.member} was elected at {rel(ctx, after.t)}")
+        return self.result(not problems, len(problems), 0, "; ".join(problems or notes))
+
+
+class HealthChanges(WindowedCheck):
+    """at most max health state changes were written for the backend (all backends without
+    one) in the window, and at least min_failed_checks of its checks failed there."""
+
+    kind: Literal["health_changes"] = "health_changes"
+    backend: NodeName | None = None
+    max: int = Field(0, ge=0)
+    min_failed_checks: int = Field(0, ge=0)
+
+    def node_refs(self):
+        return [("backend", self.backend, "backend")] if self.backend else []
+
+    def judge(self, ctx: Context) -> CheckResult:
+        if (failed := missing(self, ctx, self.max)) is not None:
+            return failed
+        start = ctx.t0 + self.after
+        end = ctx.t0 + (self.before if self.before is not None else ctx.duration)
+        mine = [e for e in ctx.orchestrator.events if start <= e.t <= end and e.target
+                and (self.backend is None or split_target(e.target)[1] == self.backend)]
+        checks = [e for e in mine if e.ev == "check"]
+        if not checks:
+            return self.result(False, None, self.max, "no health check of it in the window")
+        failed_checks = sum(not e.fields.get("ok") for e in checks)
+        changes = [e for e in mine if e.ev == "health" and e.fields.get("written")]
+        detail = (f"{len(checks)} checks, {failed_checks} failed; {len(changes)} change(s) written"
+                  + "".join(f"; {rel(ctx, e.t)} {e.target} {'healthy' if e.fields.get('healthy') else 'unhealthy'}"
+                            f" ({e.fields.get('reason')})" for e in changes[:5]))
+        passed = len(changes) <= self.max and failed_checks >= self.min_failed_checks
+        return self.result(passed, len(changes), self.max, detail)
+
+
+class ScaleDecision(WindowedCheck):
+    """the orchestrator leader decided to activate (or drain) a node — this one, if given — in
+    the window, within `within` of its start if given (measured: the time it took)."""
+
+    kind: Literal["scale_decision"] = "scale_decision"
+    action: Literal["activate", "drain"]
+    node: NodeName | None = None
+    within: Duration | None = None
+
+    def node_refs(self):
+        return [("node", self.node, "lb")] if self.node else []
+
+    def judge(self, ctx: Context) -> CheckResult:
+        if (failed := missing(self, ctx, self.within)) is not None:
+            return failed
+        start = ctx.t0 + self.after
+        end = ctx.t0 + (self.before if self.before is not None else ctx.duration)
+        found = [e for e in ctx.orchestrator.events if e.ev == "scale" and start <= e.t <= end
+                 and e.fields.get("action") == self.action and (self.node is None or e.fields.get("node") == self.node)]
+        if not found:
+            others = [f"{rel(ctx, e.t)} {e.fields.get('action')} {e.fields.get('node')}"
+                      for e in ctx.orchestrator.events if e.ev == "scale"]
+            return self.result(False, None, self.within, f"no {self.action} decided in the window"
+                               + (f" (decisions: {', '.join(others[:5])})" if others else ""))
+        first = found[0]
+        took = first.t - start
+        detail = f"{first.fields.get('action')} {first.fields.get('node')} at {rel(ctx, first.t)}: {first.fields.get('reason')}"
+        return self.result(self.within is None or took <= self.within, round(took, 4), self.within, detail)
+
+
+class _Rotation(WindowedCheck):
+    backend: NodeName
+    max: Duration
+
+    needs_http = True
+
+    def node_refs(self):
+        return [("backend", self.backend, "backend")]
+
+    def served(self, ctx: Context) -> list[dict]:
+        ops = ctx.history.ops("http")
+        return [r for r in ops if r.get("outcome") == "ok" and r.get("backend") == self.backend]
+
+
+class BackendLeaves(_Rotation):
+    """after `after`, the last successful response from the backend (through any LB) was sent
+    within max (measured: the time until the last LB stopped sending to it)."""
+
+    kind: Literal["backend_leaves"] = "backend_leaves"
+
+    def judge(self, ctx: Context) -> CheckResult:
+        served = self.served(ctx)
+        at = ctx.t0 + self.after
+        if not any(r["t_send"] < at for r in served):
+            return self.result(False, None, self.max, f"{self.backend} served nothing before +{fd(self.after)}")
+        last: dict[str, float] = defaultdict(lambda: at)
+        for r in served:
+            if r["t_send"] >= at:
+                last[r.get("lb") or "?"] = max(last[r.get("lb") or "?"], r["t_send"])
+        worst = max(last.values(), default=at) - at
+        detail = ", ".join(f"{lb} last sent +{fd(t - at)}" for lb, t in sorted(last.items())) or \
+            "no LB sent to it after the fault"
+        return self.result(worst <= self.max + 1e-9, round(worst, 4), self.max, detail)
+
+
+class BackendReturns(_Rotation):
+    """after `after`, the backend served a successful response within max (measured: when)."""
+
+    kind: Literal["backend_returns"] = "backend_returns"
+
+    def judge(self, ctx: Context) -> CheckResult:
+        at = ctx.t0 + self.after
+        first = next((r for r in self.served(ctx) if r["t_send"] >= at), None)
+        if first is None:
+            return self.result(False, None, self.max, f"{self.backend} served nothing after +{fd(self.after)}")
+        took = first["t_send"] - at
+        return self.result(took <= self.max + 1e-9, round(took, 4), self.max,
+                           f"first response from {self.backend} (through {first.get('lb')}) after {fd(took)}")

@@ -4,6 +4,7 @@ leader, or a follower) and the fault is the lab's own kill, stop or partition of
 recorded under this action with the node it hit (undo puts back what that fault broke)."""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 from lblab.faults.base import Fault, FaultError, fault_class
@@ -17,7 +18,7 @@ HELD = ("stop", "isolate")     # what orchestrator_resume ends
 
 
 class Orchestrator(Fault):
-    """Kill, stop (hang) or isolate from etcd the orchestrator leader or a follower, as etcd names them at that moment."""
+    """Kill, stop (hang) or isolate from etcd the orchestrator leader or a follower (the one checking the most), as etcd names them then."""
 
     action: Literal["orchestrator"] = "orchestrator"
     member: Literal["leader", "follower"] = "leader"
@@ -38,7 +39,8 @@ class Orchestrator(Fault):
         followers = view.followers()
         if not followers:
             raise FaultError(f"no orchestrator follows {view.leader} (members: {', '.join(view.members)})")
-        return followers[0], view.term
+        shard_size = Counter(view.assigned().values())
+        return min(followers, key=lambda m: (-shard_size[m], m)), view.term
 
     def inner(self, lab, node: str) -> Fault:
         if self.fault == "kill":

@@ -32,11 +32,16 @@ def missing(check: CheckModel, ctx: Context, limit) -> CheckResult | None:
     return check.result(False, None, limit, f"no orchestrator history in this run ({why})")
 
 
-def leader_faults(ctx: Context) -> list[dict]:
-    """Applied `orchestrator` faults on the leader: their records (node, term, inner.t)."""
+def orchestrator_faults(ctx: Context, member: str | None = None) -> list[dict]:
+    """Applied `orchestrator` faults (on the leader or a follower, or either): their records
+    (node, term, and inner.t, when the kill, stop or partition took effect)."""
     return [f["record"] for f in ctx.faults if f.get("action") == "orchestrator"
-            and f.get("status") == "applied" and f.get("params", {}).get("member", "leader") == "leader"
-            and isinstance(f.get("record"), dict)]
+            and f.get("status") == "applied" and isinstance(f.get("record"), dict)
+            and member in (None, f.get("params", {}).get("member", "leader"))]
+
+
+def hit_at(record: dict) -> float:
+    return (record.get("inner") or {}).get("t", record.get("t"))
 
 
 def rel(ctx: Context, t: float) -> str:
@@ -53,13 +58,13 @@ class LeaderTakeover(CheckModel):
     def judge(self, ctx: Context) -> CheckResult:
         if (failed := missing(self, ctx, self.max)) is not None:
             return failed
-        records = leader_faults(ctx)
+        records = orchestrator_faults(ctx, "leader")
         if not records:
             return self.result(False, None, self.max, "no orchestrator fault on the leader in this run")
         worst, parts = 0.0, []
         for record in records:
             old, old_term = record.get("node"), record.get("term") or 0
-            at = (record.get("inner") or {}).get("t", record.get("t"))
+            at = hit_at(record)
             acted = next((e for e in ctx.orchestrator.events if e.ev == "assignment" and e.t >= at
                           and e.term > old_term and e.member != old), None)
             if acted is None:
@@ -73,6 +78,39 @@ class LeaderTakeover(CheckModel):
                          + (f" elected after {fd(elected.t - at)}," if elected else "")
                          + f" acted after {fd(took)}")
         return self.result(worst <= self.max, round(worst, 4), self.max, "; ".join(parts))
+
+
+class ShardTakeover(CheckModel):
+    """after each orchestrator fault, every backend the member hit was checking (in the second
+    before) is checked by another member within max (measured: the slowest)."""
+
+    kind: Literal["shard_takeover"] = "shard_takeover"
+    max: Duration
+
+    def judge(self, ctx: Context) -> CheckResult:
+        if (failed := missing(self, ctx, self.max)) is not None:
+            return failed
+        records = orchestrator_faults(ctx)
+        if not records:
+            return self.result(False, None, self.max, "no orchestrator fault in this run")
+        events = ctx.orchestrator.events
+        worst, parts = 0.0, []
+        for record in records:
+            node, at = record.get("node"), hit_at(record)
+            held = sorted({e.target for e in events if e.ev == "check" and e.member == node
+                           and at - 1.0 <= e.t <= at and e.target})
+            if not held:
+                return self.result(False, None, self.max, f"{node} checked nothing in the second before "
+                                                          f"{rel(ctx, at)}: no shard to take over")
+            for target in held:
+                taken = next((e for e in events if e.ev == "check" and e.target == target and e.t > at
+                              and e.member != node), None)
+                if taken is None:
+                    return self.result(False, None, self.max, f"{target} of {node}: never checked by another "
+                                                              f"member after {rel(ctx, at)}")
+                worst = max(worst, taken.t - at)
+                parts.append(f"{target} {node} -> {taken.member} after {fd(taken.t - at)}")
+        return self.result(worst <= self.max + 1e-9, round(worst, 4), self.max, "; ".join(parts))
 
 
 class UncheckedGap(WindowedCheck):
@@ -112,27 +150,32 @@ class TermsDisjoint(CheckModel):
                 for e, newest in term_overlaps(events, kind)]
         problems = [f"{e.member} wrote {e.ev} {e.target or ''} under term {e.term} at {rel(ctx, e.t)} "
                     f"after term {newest}" for e, newest in late]
-        elections = [e for e in events if e.ev == "role" and e.fields.get("leader")]
-        changes = [(before, after) for before, after in zip(elections, elections[1:]) if after.term > before.term]
+        # each term's leader: elected in the run, or (elected earlier) named by a fault's record
+        leaders = {e.term: (e.member, e.t) for e in events if e.ev == "role" and e.fields.get("leader")}
+        for record in orchestrator_faults(ctx, "leader"):
+            leaders.setdefault(record.get("term") or 0, (record.get("node"), None))
+        terms = sorted(leaders)
+        changes = [(old, new) for old, new in zip(terms, terms[1:]) if leaders[new][1] is not None]
         if not changes:
             return self.result(False, None, 0, "no change of leader in this run")
         notes = []
-        for before, after in changes:
-            last_old = max((e.t for e in events if written(e) and e.term == before.term
-                            and e.member == before.member), default=None)
-            first_new = min((e.t for e in events if written(e) and e.term == after.term), default=None)
+        for old_term, new_term in changes:
+            (old, _), (new, elected) = leaders[old_term], leaders[new_term]
+            last_old = max((e.t for e in events if written(e) and e.term == old_term and e.member == old),
+                           default=None)
+            first_new = min((e.t for e in events if written(e) and e.term == new_term), default=None)
             if last_old is not None and first_new is not None and last_old >= first_new:
-                problems.append(f"{before.member} (term {before.term}) wrote at {rel(ctx, last_old)}, after "
-                                f"{after.member} (term {after.term}) did at {rel(ctx, first_new)}")
+                problems.append(f"{old} (term {old_term}) wrote at {rel(ctx, last_old)}, after "
+                                f"{new} (term {new_term}) did at {rel(ctx, first_new)}")
             stepped = next((e for e in events if e.ev == "role" and not e.fields.get("leader")
-                            and e.member == before.member and e.term == before.term), None)
-            margin = f"{fd(after.t - stepped.t)} after it stepped down" if stepped else "no step-down recorded"
-            notes.append(f"{before.member} term {before.term} -> {after.member} term {after.term} "
-                         f"(elected {rel(ctx, after.t)}, {margin})")
-            if self.step_down_first and (stepped is None or stepped.t > after.t):
-                problems.append(f"{before.member} stepped down "
-                                + (f"at {rel(ctx, stepped.t)}" if stepped else "never")
-                                + f", after {after.member} was elected at {rel(ctx, after.t)}")
+                            and e.member == old and e.term == old_term), None)
+            lead = elected - stepped.t if stepped else 0.0
+            margin = (f"{old} stepped down at {rel(ctx, stepped.t)}, {fd(abs(lead))} "
+                      f"{'before' if lead >= 0 else 'after'} that" if stepped else "no step-down recorded")
+            notes.append(f"{old} term {old_term} -> {new} term {new_term} elected {rel(ctx, elected)}, {margin}")
+            if self.step_down_first and (stepped is None or stepped.t > elected):
+                problems.append(f"{old} stepped down " + (f"at {rel(ctx, stepped.t)}" if stepped else "never")
+                                + f", after {new} was elected at {rel(ctx, elected)}")
         return self.result(not problems, len(problems), 0, "; ".join(problems or notes))
 
 
@@ -212,13 +255,14 @@ class _Rotation(WindowedCheck):
 
 
 class BackendLeaves(_Rotation):
-    """after `after`, the last successful response from the backend (through any LB) was sent
-    within max (measured: the time until the last LB stopped sending to it)."""
+    """in [after, before), the last successful response from the backend (through any LB) was
+    sent within max of after (measured: the time until the last LB stopped sending to it)."""
 
     kind: Literal["backend_leaves"] = "backend_leaves"
 
     def judge(self, ctx: Context) -> CheckResult:
-        served = self.served(ctx)
+        end = ctx.t0 + (self.before if self.before is not None else ctx.duration)
+        served = [r for r in self.served(ctx) if r["t_send"] < end]
         at = ctx.t0 + self.after
         if not any(r["t_send"] < at for r in served):
             return self.result(False, None, self.max, f"{self.backend} served nothing before +{fd(self.after)}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from lbapp import keys
 from lbapp.documents import validation_problems
@@ -48,8 +48,14 @@ class OrchestratorOptions(NodeOptions):
     role: Literal["orchestrator"]
     metrics_port: int = Field(default=9300, ge=1, le=65535)
     lease_ttl_s: int = Field(default=1, ge=1, le=60)
-    health_check: HealthCheckSettings = LAB_CHECKS
+    health_check: HealthCheckSettings = Field(default=LAB_CHECKS, description=(
+        "interval_ms, timeout_ms, rise, fall over the lab's 200 / 150 / 2 / 2"))
     autoscale: AutoscaleOptions | None = AutoscaleOptions()
+
+    @field_validator("health_check", mode="before")
+    @classmethod
+    def _over_lab_checks(cls, value: Any) -> Any:
+        return {**LAB_CHECKS.model_dump(), **value} if isinstance(value, dict) else value
 
 
 SHARED = ("lease_ttl_s", "health_check", "autoscale")   # one cluster: every member alike

@@ -146,8 +146,7 @@ class TermsDisjoint(CheckModel):
         if (failed := missing(self, ctx, 0)) is not None:
             return failed
         events = ctx.orchestrator.events
-        late = [(e, newest) for kind in ("health", "assignment", "scale")
-                for e, newest in term_overlaps(events, kind)]
+        late = term_overlaps(events, ("health", *WRITES))
         problems = [f"{e.member} wrote {e.ev} {e.target or ''} under term {e.term} at {rel(ctx, e.t)} "
                     f"after term {newest}" for e, newest in late]
         # each term's leader: elected in the run, or (elected earlier) named by a fault's record

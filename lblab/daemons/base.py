@@ -110,6 +110,13 @@ class Daemon:
         """None when ready, else a short reason it is not (yet)."""
         return None
 
+    def not_ready_reason(self) -> str | None:
+        """``check_ready``, with a probe's own failure counted as "not ready yet"."""
+        try:
+            return self.check_ready()
+        except Exception as exc:  # noqa: BLE001 - a probe that fails is a daemon not ready
+            return f"{type(exc).__name__}: {exc}"
+
     def metrics_endpoint(self) -> tuple[str, int, str] | None:
         """(address, port, path) Prometheus scrapes, or None for a daemon without metrics."""
         return None

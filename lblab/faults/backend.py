@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lblab.faults.base import Fault, FaultError
+from lblab.faults.base import FaultError, RoleFault
 from lblab.faults.params import FaultDuration, NodeName
 
 Scope = Literal["serve", "health", "all"]
@@ -19,17 +19,12 @@ def scopes(scope: Scope) -> tuple[str, ...]:
     return ("serve", "health") if scope == "all" else (scope,)
 
 
-class _BackendFault(Fault):
+class _BackendFault(RoleFault):
     node: NodeName
+    role = "backend"
 
     def backend(self, lab):
-        spec = lab.topo.nodes.get(self.node)
-        if spec is None or spec.role != "backend":
-            raise FaultError(f"{self.node!r} is not a backend node")
-        return lab.daemon(self.node, "backend")
-
-    def node_refs(self):
-        return [("node", self.node, "backend")]
+        return self.daemon_of(lab, "backend")
 
     def update(self) -> dict:
         """The partial knobs document this fault sets."""

@@ -9,24 +9,19 @@ import time
 from typing import Literal
 
 from lbapp.keys import drain_key
-from lblab.faults.base import Fault, FaultError
+from lblab.faults.base import FaultError, RoleFault
 from lblab.faults.params import NodeName
 from lblab.lab import etcdread
 from lblab.lab.consoleapi import ConsoleApi, ConsoleApiError
 from lblab.lab.errors import LabError
 
 
-class _LbFault(Fault):
+class _LbFault(RoleFault):
     node: NodeName
+    role = "lb"
 
     def lbserver(self, lab):
-        spec = lab.topo.nodes.get(self.node)
-        if spec is None or spec.role != "lb":
-            raise FaultError(f"{self.node!r} is not an LB node")
-        return lab.daemon(self.node, "lbserver")
-
-    def node_refs(self):
-        return [("node", self.node, "lb")]
+        return self.daemon_of(lab, "lbserver")
 
 
 def set_drained(lab, node: str, drained: bool) -> dict:

@@ -17,7 +17,7 @@ from lblab.daemons.etcd import etcd_endpoints
 from lblab.kinds import kind_of, kinds
 from lblab.lab import netns, network, procs, supervised
 from lblab.lab.converge import wait_converged
-from lblab.lab.errors import DaemonNotReady, LabError
+from lblab.lab.errors import DaemonNotReady, LabError, poll_ready
 from lblab.lab.ledger import Ledger, known_labs, lab_dir
 from lblab.lab.teardown import teardown
 from lblab.topology.load import load_topology, resolve_topology_path
@@ -217,22 +217,13 @@ class Lab:
     def wait_ready(self, daemon: Daemon, timeout: float | None = None) -> None:
         if daemon.supervisor is not None:
             return supervised.wait_ready(self, daemon, timeout)
-        timeout = timeout or daemon.ready_timeout
-        deadline = time.monotonic() + timeout
-        reason = "not checked"
-        while time.monotonic() < deadline:
+
+        def probe() -> str | None:
             main = self.process_of(daemon)
             if main is None or not procs.alive(main):
                 raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path, "process exited")
-            try:
-                reason = daemon.check_ready()
-            except Exception as exc:  # a probe's own failure is just "not ready yet"
-                reason = f"{type(exc).__name__}: {exc}"
-            if reason is None:
-                return
-            time.sleep(0.05)
-        raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path,
-                             f"not ready after {timeout:.0f}s ({reason})")
+            return daemon.not_ready_reason()
+        poll_ready(daemon, timeout or daemon.ready_timeout, probe)
 
     def stop_daemon(self, daemon: Daemon, timeout: float = 3.0) -> None:
         main = self.process_of(daemon)

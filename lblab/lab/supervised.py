@@ -6,10 +6,8 @@ bring it back. A child the supervisor keeps stopped on purpose (a standby or dra
 is "held", not dead: heal leaves it so."""
 from __future__ import annotations
 
-import time
-
 from lblab.lab import procs
-from lblab.lab.errors import DaemonNotReady
+from lblab.lab.errors import DaemonNotReady, poll_ready
 
 HELD = "held"
 
@@ -41,24 +39,12 @@ def wait_ready(lab, daemon, timeout: float | None = None) -> None:
     """Until the child is ready, or held by its supervisor; DaemonNotReady if the supervisor is
     not running or does not bring the child back in time (its restart backoff, then the start)."""
     supervisor = supervisor_of(lab, daemon)
-    timeout = timeout or supervisor.child_wait_s(daemon)
-    deadline = time.monotonic() + timeout
-    reason = "not checked"
-    while time.monotonic() < deadline:
+
+    def probe() -> str | None:
         if lab.daemon_state(supervisor) not in ("running", "stopped"):
             raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path,
                                  f"its {supervisor.name} is not running")
-        if process(lab, daemon) is None:
-            if supervisor.holds_stopped():
-                return
-            reason = f"not (re)started by the {supervisor.name} yet"
-        else:
-            try:
-                reason = daemon.check_ready()
-            except Exception as exc:  # a probe's own failure is just "not ready yet"
-                reason = f"{type(exc).__name__}: {exc}"
-            if reason is None:
-                return
-        time.sleep(0.05)
-    raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path,
-                         f"not ready after {timeout:.0f}s ({reason})")
+        if process(lab, daemon) is not None:
+            return daemon.not_ready_reason()
+        return None if supervisor.holds_stopped() else f"not (re)started by the {supervisor.name} yet"
+    poll_ready(daemon, timeout or supervisor.child_wait_s(daemon), probe)

@@ -48,6 +48,11 @@ def rel(ctx: Context, t: float) -> str:
     return f"+{fd(t - ctx.t0)}"
 
 
+def bounds(check: WindowedCheck, ctx: Context) -> tuple[float, float]:
+    """The check's window [after, before or the end] as epochs."""
+    return ctx.t0 + check.after, ctx.t0 + (check.before if check.before is not None else ctx.duration)
+
+
 class LeaderTakeover(CheckModel):
     """after each orchestrator fault on the leader, another member wins a newer term and makes
     its first fenced write (acts) within max of the fault."""
@@ -126,8 +131,7 @@ class UncheckedGap(WindowedCheck):
         targets = sorted({e.target for e in ctx.orchestrator.events if e.ev == "check" and e.target})
         if not targets:
             return self.result(False, None, self.max, "no health check in the history")
-        start = ctx.t0 + self.after
-        end = ctx.t0 + (self.before if self.before is not None else ctx.duration)
+        start, end = bounds(self, ctx)
         gaps = longest_unchecked(ctx.orchestrator.events, targets, start, end)
         target, (gap, began) = max(gaps.items(), key=lambda item: item[1][0])
         return self.result(gap <= self.max + 1e-9, round(gap, 4), self.max,
@@ -193,8 +197,7 @@ class HealthChanges(WindowedCheck):
     def judge(self, ctx: Context) -> CheckResult:
         if (failed := missing(self, ctx, self.max)) is not None:
             return failed
-        start = ctx.t0 + self.after
-        end = ctx.t0 + (self.before if self.before is not None else ctx.duration)
+        start, end = bounds(self, ctx)
         mine = [e for e in ctx.orchestrator.events if start <= e.t <= end and e.target
                 and (self.backend is None or split_target(e.target)[1] == self.backend)]
         checks = [e for e in mine if e.ev == "check"]
@@ -224,8 +227,7 @@ class ScaleDecision(WindowedCheck):
     def judge(self, ctx: Context) -> CheckResult:
         if (failed := missing(self, ctx, self.within)) is not None:
             return failed
-        start = ctx.t0 + self.after
-        end = ctx.t0 + (self.before if self.before is not None else ctx.duration)
+        start, end = bounds(self, ctx)
         found = [e for e in ctx.orchestrator.events if e.ev == "scale" and start <= e.t <= end
                  and e.fields.get("action") == self.action and (self.node is None or e.fields.get("node") == self.node)]
         if not found:
@@ -260,9 +262,8 @@ class BackendLeaves(_Rotation):
     kind: Literal["backend_leaves"] = "backend_leaves"
 
     def judge(self, ctx: Context) -> CheckResult:
-        end = ctx.t0 + (self.before if self.before is not None else ctx.duration)
+        at, end = bounds(self, ctx)
         served = [r for r in self.served(ctx) if r["t_send"] < end]
-        at = ctx.t0 + self.after
         if not any(r["t_send"] < at for r in served):
             return self.result(False, None, self.max, f"{self.backend} served nothing before +{fd(self.after)}")
         last: dict[str, float] = defaultdict(lambda: at)

@@ -20,6 +20,7 @@ class Orchestrator(PythonDaemon):
     kind = "orchestrator"
     module = "lbapp.orchestrator"
     wave = 1            # reads the LB configs the lab seeds
+    ready_timeout = 30.0    # wave 1 starts ~20 Python daemons at once: slow on a loaded box
 
     @property
     def settings_path(self) -> Path:

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from lblab.kinds import kind_of
 from lblab.kinds.scaling import mode_of
-from lblab.lab import procs
 
 
 def collect(lab) -> dict:
@@ -31,8 +30,7 @@ def collect(lab) -> dict:
         daemons = []
         for daemon in lab.daemons(node):
             main = lab.process_of(daemon)
-            daemons.append({"name": daemon.name,
-                            "state": "never started" if main is None else procs.state(main),
+            daemons.append({"name": daemon.name, "state": lab.daemon_state(daemon),
                             "pid": main.pid if main else None, "log": str(daemon.log_path)})
         data["nodes"].append({"name": node, "role": spec.role, "namespace": lab.ns(node),
                               "standby": getattr(spec, "standby", False),
@@ -45,7 +43,7 @@ def collect(lab) -> dict:
     return data
 
 
-_STATE_STYLE = {"running": "green", "stopped": "yellow", "dead": "red", "never started": "dim"}
+_STATE_STYLE = {"running": "green", "stopped": "yellow", "dead": "red", "never started": "dim", "held": "dim"}
 
 
 def render(data: dict, console: Console | None = None) -> None:

@@ -59,6 +59,12 @@ class Lab(Protocol):
         """Nexthop addresses of the router's kernel route to prefix ([] when there is none)."""
         ...
 
+    def orchestrator_histories(self) -> dict[str, str]:
+        """Orchestrator member -> the file its check history is appended to (JSONL,
+        lbapp.orchestrator.history); {} for a lab without orchestrators. The runner copies
+        what each member appends during the run."""
+        ...
+
 
 @runtime_checkable
 class ChaosLab(Lab, Protocol):

@@ -12,7 +12,8 @@ run_scenario(lab, scenario, out_dir):
   7. loads the histories, analyses them, judges the checks, writes out_dir/result.json;
   8. writes out_dir/report.html and its figures (scenarios.htmlreport; never fails the run).
 Files in out_dir: history-<client>.jsonl, generator-<client>.log, scenario.json, result.json,
-report.html, *.png.
+report.html, *.png, and orchestrator-<member>.jsonl (each orchestrator member's check history
+during the run, see scenarios.orchhistory).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import analysis
+from . import analysis, orchhistory
 from .checks import Context, RoutePoll, judge_all, route_targets
 from .history import count_lines, load_history
 from .labapi import FaultSkipped, Lab
@@ -277,6 +278,7 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     targets = {key: windows + [(0.0, scenario.duration)] for key, windows in route_targets(scenario).items()}
     for key in opts.routes:
         targets.setdefault(key, []).append((0.0, scenario.duration))
+    marks = orchhistory.mark(lab.orchestrator_histories())
     try:
         run.start_generators()
         run.wait_ready()
@@ -305,12 +307,14 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
     run.faults += [{"index": i, "at": f.at, "action": f.action, "params": f.params(), "status": "not_reached"}
                    for i, f in enumerate(scenario.faults) if i not in seen]
     history = load_history(run.histories.values())
+    orchestrator = orchhistory.collect(marks, out)
     t0 = run.t0 if run.t0 is not None else (history.start() or time.time())
     gap, bucket = scenario.analysis.gap, scenario.analysis.bucket
     numbers = analysis.analyze(history, t0, scenario.duration, gap=gap, bucket=bucket)
     ctx = Context(history=history, t0=t0, duration=scenario.duration, gap=gap,
                   backends=lab.node_names("backend"), lbs=lab.node_names("lb"),
-                  route_polls=run.poller.polls if run.poller else {}, faults=run.faults)
+                  route_polls=run.poller.polls if run.poller else {}, faults=run.faults,
+                  orchestrator=orchestrator)
     checks = judge_all(scenario, ctx)
     if heal and heal.get("status") != "ok" and not error:
         error = f"heal_all failed: {heal.get('detail')}"
@@ -319,7 +323,8 @@ def run_scenario(lab: Lab, scenario: Scenario, out_dir: str | Path, *, options: 
         faults=sorted(run.faults, key=lambda f: (f["at"], f["index"])), heal=heal,
         route_polls=ctx.route_polls, error=error,
         files={"histories": {c: str(p) for c, p in run.histories.items()},
-               "logs": {c: str(out / f"generator-{c}.log") for c in run.histories}})
+               "logs": {c: str(out / f"generator-{c}.log") for c in run.histories},
+               "orchestrator": orchestrator.files})
     write_result(result, out / "result.json")
     write_report_files(result, out, run.log)
     return result

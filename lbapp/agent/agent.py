@@ -2,12 +2,18 @@
 
 - desired ``active``: start the children in order, each after the previous one is ready; a
   child that exits is restarted with backoff (``restart_backoff_ms``).
-- desired ``standby``: stop them in reverse order (drain first where a ``drain_url`` is set).
+- desired ``standby``, or drained: stop them in reverse order (drain first where a
+  ``drain_url`` is set). An operator drains a node with ``/lblab/lb/<lb_id>/drain/<node>``
+  (the console writes it, then tells the LB server to drain); while that key exists the agent
+  keeps the node stopped whatever the desired state, so it never restarts what was drained.
 - the desired state is ``/lblab/desired/<node>`` (written by the orchestrator leader), or
-  ``initial_state`` until there is one. A malformed value is logged and skipped; etcd away: the
+  ``initial_state`` until there is one; an agent that finds no key writes its initial state
+  there (only if the key is still absent), so the leader knows the node even while its agent
+  is away. A malformed value is logged and skipped; etcd away: the
   node keeps doing what it does (the mirror keeps the last copy) and the agent retries.
-- it registers ``/lblab/agents/<node>`` on a lease (phase, desired, child PIDs), so the leader
-  sees which nodes can serve, and writes the same to ``state_file`` for the lab.
+- it registers ``/lblab/agents/<node>`` on a lease (phase, desired, drained, child PIDs), so
+  the leader sees which nodes can serve, and writes the same to ``state_file`` for the lab on
+  every change.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import time
 from lbapp import keys
 from lbapp.agent.children import Child
 from lbapp.agent.settings import Settings
-from lbapp.etcd import EtcdClient, EtcdError
+from lbapp.etcd import Compare, EtcdClient, EtcdError, Op
 from lbapp.etcd.mirror import Mirror
 from lbapp.etcd.session import LeaseSession
 from lbapp.orchestrator.values import AgentInfo, DesiredState, dump_value, parse_value
@@ -40,6 +46,9 @@ class Agent:
         self.phase = "standby"
         self.desired_mirror = Mirror(self.etcd, keys.desired_key(self.node), prefix=False,
                                      name=f"desired state of {self.node}")
+        self.drained = False
+        self.drain_mirror = Mirror(self.etcd, keys.drain_key(settings.lb_id, self.node), prefix=False,
+                                   name=f"drain of {self.node}")
         self._bad_desired = 0
         self._wake = asyncio.Event()
         self._published = asyncio.Event()
@@ -48,14 +57,23 @@ class Agent:
     # -- state --------------------------------------------------------------------------------
     def info(self) -> AgentInfo:
         return AgentInfo(node=self.node, lb_id=self.settings.lb_id, phase=self.phase,
-                         desired=self.desired,
+                         desired=self.desired, drained=self.drained,
                          children={c.name: c.pid for c in self.children if c.pid},
                          at=time.time())
 
+    @property
+    def wants_running(self) -> bool:
+        return self.desired == "active" and not self.drained
+
     def set_phase(self, phase: str) -> None:
         if phase != self.phase:
-            log.info("phase %s -> %s (desired %s)", self.phase, phase, self.desired)
+            log.info("phase %s -> %s (desired %s%s)", self.phase, phase, self.desired,
+                     ", drained" if self.drained else "")
         self.phase = phase
+        self._changed()
+
+    def _changed(self) -> None:
+        """Phase, desired state or children changed: the state file now, etcd next."""
         self._write_state_file()
         self._published.set()
 
@@ -89,7 +107,18 @@ class Agent:
                 log.info("desired state %s -> %s (term %d: %s)", self.desired, value.state,
                          value.term, value.reason)
                 self.desired = value.state
-                self._published.set()
+                self._changed()
+                self._wake.set()
+
+    async def _follow_drain(self) -> None:
+        """The drain key's presence is the whole signal (whatever its value)."""
+        while True:
+            await self.drain_mirror.wait_changed()
+            drained = self.drain_mirror.value() is not None
+            if drained != self.drained:
+                log.info("%s by an operator", "drained" if drained else "undrained")
+                self.drained = drained
+                self._changed()
                 self._wake.set()
 
     # -- reconciling --------------------------------------------------------------------------
@@ -97,7 +126,7 @@ class Agent:
         low, high = (ms / 1000 for ms in self.settings.restart_backoff_ms)
         backoff = low
         while not stopping.is_set():
-            if self.desired == "active":
+            if self.wants_running:
                 down = [c for c in self.children if not c.running()]
                 if down:
                     if self.phase == "active":  # something died while serving
@@ -106,7 +135,7 @@ class Agent:
                                         child.proc.returncode if child.proc else "?", backoff)
                         await self._sleep_or_wake(backoff, stopping)
                         backoff = min(backoff * 2, high)
-                        if self.desired != "active" or stopping.is_set():
+                        if not self.wants_running or stopping.is_set():
                             continue
                     await self._activate()
                 elif self.phase != "active":
@@ -121,7 +150,7 @@ class Agent:
     async def _activate(self) -> None:
         self.set_phase("activating")
         for child in self.children:
-            if self.desired != "active":
+            if not self.wants_running:
                 return
             if not child.running():
                 try:
@@ -129,7 +158,7 @@ class Agent:
                 except OSError as exc:
                     log.error("cannot start %s: %s", child.name, exc)
                     return
-                self._published.set()
+                self._changed()
             if not await child.wait_ready():
                 log.warning("%s is not ready (exited or timed out)", child.name)
                 return
@@ -151,8 +180,19 @@ class Agent:
         self._wake.clear()
 
     # -- registration -------------------------------------------------------------------------
+    async def _seed_desired(self) -> None:
+        """The initial desired state, written only where none is (the leader's word wins)."""
+        key = keys.desired_key(self.node)
+        value = DesiredState(state=self.settings.initial_state, term=0, lb_id=self.settings.lb_id,
+                             reason=f"initial state of the agent on {self.node}", at=time.time())
+        result = await self.etcd.txn([Compare("create_revision", key, "=", 0)],
+                                     [Op.put(key, dump_value(value))])
+        if result.succeeded:
+            log.info("no desired state in etcd: wrote the initial one (%s)", value.state)
+
     async def _register_loop(self) -> None:
         """Keep /lblab/agents/<node> on a lease, current with phase and PIDs."""
+        seeded = False
         while True:
             try:
                 self.session = await LeaseSession.open(self.etcd, self.settings.lease_ttl_s,
@@ -162,6 +202,9 @@ class Agent:
                 await asyncio.sleep(SESSION_RETRY)
                 continue
             try:
+                if not seeded:
+                    await self._seed_desired()
+                    seeded = True
                 while not self.session.lost.is_set():
                     self._published.clear()
                     await self.etcd.put(keys.agent_key(self.node), dump_value(self.info()),
@@ -186,6 +229,8 @@ class Agent:
         self._write_state_file()
         background = [asyncio.create_task(self.desired_mirror.run(), name="desired mirror"),
                       asyncio.create_task(self._follow_desired(), name="follow desired"),
+                      asyncio.create_task(self.drain_mirror.run(), name="drain mirror"),
+                      asyncio.create_task(self._follow_drain(), name="follow drain"),
                       asyncio.create_task(self._register_loop(), name="registration")]
         reconcile = asyncio.create_task(self._reconcile(stopping), name="reconcile")
         stop_wait = asyncio.create_task(stopping.wait())

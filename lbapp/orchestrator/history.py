@@ -138,13 +138,15 @@ def longest_unchecked(events: list[Event], targets: Iterable[str], start: float,
     return out
 
 
-def term_overlaps(events: list[Event], ev: str = "health") -> list[tuple[Event, int]]:
-    """Events of kind ``ev`` written under a term older than one already seen written before
-    them: (event, newest term seen by then). Empty means terms never overlapped."""
+def term_overlaps(events: list[Event], ev: str | tuple[str, ...] = "health") -> list[tuple[Event, int]]:
+    """Events of kind ``ev`` (or of any of several kinds, compared with each other) written
+    under a term older than one already seen written before them: (event, newest term seen by
+    then). Empty means terms never overlapped. Health events count only if ``written``."""
+    kinds = (ev,) if isinstance(ev, str) else ev
     newest = 0
     late: list[tuple[Event, int]] = []
     for event in events:
-        if event.ev != ev or (ev == "health" and not event.fields.get("written")):
+        if event.ev not in kinds or (event.ev == "health" and not event.fields.get("written")):
             continue
         if event.term < newest:
             late.append((event, newest))

@@ -63,6 +63,7 @@ class DesiredState(_Value):
     state: NodeState
     term: int = Field(ge=0)
     reason: str = Field(max_length=500)
+    lb_id: str | None = Field(default=None, min_length=1, max_length=64)   # whose tier
     at: float
 
 
@@ -76,6 +77,7 @@ class AgentInfo(_Value):
     lb_id: str = Field(min_length=1, max_length=64)
     phase: AgentPhase
     desired: NodeState
+    drained: bool = False         # an operator's drain key holds the node stopped
     children: dict[str, int]      # child name -> pid (running children only)
     at: float
 

@@ -111,7 +111,7 @@ def show(view: dict) -> None:
 
 
 def run(args) -> int:
-    from lblab.faults.drain import undrain
+    from lblab.faults.drain import wait_agent
     from lblab.lab.consoleapi import ConsoleApi
 
     # words are checked before the lab is touched
@@ -141,10 +141,9 @@ def run(args) -> int:
                       + (f"; LB server: {answer['lb_server']}" if "lb_server" in answer else "")
                       + ")", markup=False)
         if command == "undrain" and args.node in lab.node_names("lb"):
-            # TODO(orch): the node agent starts the LB server once the drain key is gone
-            undrain(lab, args.node)
-            console.print(f"{args.node}: LB server running (started by the lab: no node agent "
-                          "runs here yet)", markup=False)
+            state = wait_agent(lab, args.node)
+            console.print(f"{args.node}: LB server {state} (its agent starts it once the drain key "
+                          "is gone and the node is wanted active)", markup=False)
     return 0
 
 

@@ -78,6 +78,9 @@ class Daemon:
         self.ctx = ctx
         self._name = name
         self.cpus = cpus          # pinned to these CPUs (taskset list) when given
+        # the daemon of the same node that starts and stops this one (lblab.lab.supervised);
+        # None: the lab does
+        self.supervisor: str | None = None
 
     # --- identity and files -------------------------------------------------------------
     @property
@@ -111,8 +114,23 @@ class Daemon:
         """None when ready, else a short reason it is not (yet)."""
         return None
 
+    def not_ready_reason(self) -> str | None:
+        """``check_ready``, with a probe's own failure counted as "not ready yet"."""
+        try:
+            return self.check_ready()
+        except Exception as exc:  # noqa: BLE001 - a probe that fails is a daemon not ready
+            return f"{type(exc).__name__}: {exc}"
+
     def metrics_endpoint(self) -> tuple[str, int, str] | None:
         """(address, port, path) Prometheus scrapes, or None for a daemon without metrics."""
+        return None
+
+    def ready_url(self) -> str | None:
+        """For a supervisor inside the node: 200 here once the daemon is ready (None: running is ready)."""
+        return None
+
+    def drain_url(self) -> str | None:
+        """For a supervisor inside the node: POST here to stop it gracefully (None: SIGTERM)."""
         return None
 
     def extra_pids(self, main: procs.ProcessId) -> list[procs.ProcessId]:

@@ -69,6 +69,12 @@ class LbServer(PythonDaemon):
         """The admin endpoint as seen from inside the node (announcer, lab probes)."""
         return f"http://127.0.0.1:{self.admin_port}"
 
+    def ready_url(self) -> str:
+        return f"{self.admin_url}/-/ready"
+
+    def drain_url(self) -> str:
+        return f"{self.admin_url}/-/drain"
+
     def admin_request(self, method: str, path: str, timeout: float = 1.0) -> tuple[int, dict, bytes]:
         return probes.http_request(self.ctx.ns, method, "127.0.0.1", self.admin_port, path, timeout)
 

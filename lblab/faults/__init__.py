@@ -11,9 +11,11 @@ from pydantic import ValidationError
 from lbapp.documents import validation_problems
 # the registry's order (help text, scenario schema) is this import order
 from lblab.faults import process, node, link, site, netfilter, netem, drain, config, bgp  # noqa: F401, I001
+from lblab.faults import backend, orchestrator  # noqa: F401, I001
 from lblab.faults.base import FAULTS, Fault, FaultError, FaultSkipped, fault_class
 from lblab.faults.node import start_dead_daemons
 from lblab.faults.params import SECONDS_CONTEXT
+from lblab.lab.supervised import HELD
 
 
 def parse_fault(action: str, params: dict, seconds: bool = False) -> Fault:
@@ -87,7 +89,7 @@ def heal_all(lab) -> list[str]:
             if state == "stopped":
                 lab.signal_daemon(daemon, signal.SIGCONT)
                 done.append(f"continued {daemon.name} on {daemon.ctx.node}")
-            elif state != "running":
+            elif state not in ("running", HELD):
                 lab.stop_daemon(daemon)
                 dead.append(daemon)
                 done.append(f"restarted {daemon.name} on {daemon.ctx.node}")

@@ -100,6 +100,22 @@ class Fault(BaseModel):
             lab.ledger.remove_fault(record["id"])
 
 
+class RoleFault(Fault):
+    """A fault on one node of one role (``role``): checks it and finds its daemons."""
+
+    node: str
+    role: ClassVar[str]
+
+    def daemon_of(self, lab, name: str):
+        spec = lab.topo.nodes.get(self.node)
+        if spec is None or spec.role != self.role:
+            raise FaultError(f"{self.node!r} is not a node of role {self.role}")
+        return lab.daemon(self.node, name)
+
+    def node_refs(self):
+        return [("node", self.node, self.role)]
+
+
 def new_fault_id() -> str:
     return uuid.uuid4().hex[:8]
 

@@ -10,6 +10,7 @@ from lblab.faults.link import restore_default_route, set_links
 from lblab.faults.params import NodeName
 from lblab.faults.process import DAEMON_FAULTS
 from lblab.lab import netns
+from lblab.lab.supervised import HELD
 from lblab.topology.model import node_interfaces
 
 
@@ -25,7 +26,7 @@ def start_dead_daemons(lab, node: str, wait: bool) -> list[str]:
     """Start every daemon of the node that is not running, wave by wave; their names."""
     started = []
     for wave in sorted({d.wave for d in lab.daemons(node)}):
-        dead = [d for d in lab.daemons(node) if d.wave == wave and lab.daemon_state(d) != "running"]
+        dead = [d for d in lab.daemons(node) if d.wave == wave and lab.daemon_state(d) not in ("running", HELD)]
         for daemon in dead:
             lab.stop_daemon(daemon)
         lab.start_daemons(dead, wait=wait)

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from lblab.daemons.backend import Backend as BackendDaemon
-from lblab.kinds.base import Hazard, NodeKind
+from lblab.kinds.base import Hazard, NodeKind, Problem
 from lblab.kinds.registry import register
 from lblab.topology.model import NodeOptions
 
@@ -16,6 +16,7 @@ LISTEN_BACKLOG = {"net.core.somaxconn": 4096, "net.ipv4.tcp_max_syn_backlog": 40
 class BackendOptions(NodeOptions):
     role: Literal["backend"]
     port: int = Field(default=8080, ge=1, le=65535)
+    control_port: int = Field(default=9180, ge=1, le=65535, description="run-time knobs (control LAN only)")
 
 
 @register
@@ -36,3 +37,9 @@ class Backend(NodeKind):
 
     def fault_budget(self, lab) -> int:
         return len(lab.node_names("backend")) // 3
+
+    def problems(self, topo, name: str, spec: BackendOptions) -> list[Problem]:
+        if spec.control_port == spec.port:
+            return [(f"nodes.{name}.control_port", f"{spec.port} is also the data-plane port "
+                                                    "(knobs must stay off the data plane)")]
+        return []

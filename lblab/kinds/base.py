@@ -59,10 +59,7 @@ def not_ready(lab, daemon_name: str) -> dict[str, str]:
     """node -> why its daemon of that name is not ready (a probe's own failure counts)."""
     found = {}
     for daemon in lab.daemons_of_kind(daemon_name):
-        try:
-            reason = daemon.check_ready()
-        except Exception as exc:  # noqa: BLE001 - a probe that fails is a daemon not ready
-            reason = f"{type(exc).__name__}: {exc}"
+        reason = daemon.not_ready_reason()
         if reason is not None:
             found[daemon.ctx.node] = reason
     return found

@@ -1,15 +1,18 @@
 """LB nodes: lbapp's LB server, and what the topology's scaling mode adds to offer it to clients
 (anycast: a BIRD speaker and the announcer that makes it announce the VIP only while the LB
-server is ready; vip: keepalived; dns: the announcer keeping the LB's DNS record). A standby LB
-runs no announcer. Where there is an announcer, a status reporter keeps its state in etcd for
-the console."""
+server is ready; vip: keepalived and the announcer writing the file it tracks; dns: the
+announcer keeping the LB's DNS record). The node's agent runs the LB server and the announcer
+while the node is wanted active (a standby LB starts with neither) and not drained. Where there
+is an announcer, a status reporter keeps its state in etcd for the console."""
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import Field
 
+from lblab.daemons.agent import Agent
 from lblab.daemons.announcer import Announcer
+from lblab.daemons.lbserver import LbServer
 from lblab.daemons.statusreport import StatusReporter
 from lblab.kinds.backend import LISTEN_BACKLOG
 from lblab.kinds.base import Hazard, NodeKind, Problem
@@ -49,10 +52,12 @@ class Lb(NodeKind):
 
     def daemons(self, ctx):
         daemons = mode_of(ctx.topo.scaling).lb_daemons(ctx)
-        announcer = next((d for d in daemons if isinstance(d, Announcer)), None)
-        if announcer is not None:
-            daemons.append(StatusReporter(ctx, announce_state=announcer.state_path))
-        return daemons
+        children = [d for d in daemons if isinstance(d, (LbServer, Announcer))]
+        agent = Agent(ctx, children=children)
+        announcer = next((d for d in children if isinstance(d, Announcer)), None)
+        reporter = [] if announcer is None else [StatusReporter(ctx, announce_state=announcer.state_path)]
+        # the agent's children before the agent: a dead node's are killed before it can drain them
+        return [*(d for d in daemons if d not in children), *children, agent, *reporter]
 
     def node_sysctls(self, spec: LbOptions) -> dict[str, str | int]:
         # The node's own outgoing connections (to backends, readiness probes) take source ports
@@ -75,9 +80,8 @@ class Lb(NodeKind):
         return {"announcers": announcing(lab)}
 
     def hazards(self, lab, node: str) -> list[Hazard]:
-        lbserver = {"node": node, "daemon": "lbserver"}
-        if lab.topo.nodes[node].standby:    # not in the route: users never reach it
-            return [Hazard("kill", lbserver)]
+        if lab.topo.nodes[node].standby:    # its agent keeps it stopped: nothing to fault
+            return []
         hazards = mode_of(lab.topo.scaling).lb_hazards(lab, node)
         control = [n for role in ("etcd", "redis") for n in lab.node_names(role)]
         if control:

@@ -8,6 +8,7 @@ from pydantic import Field
 from lblab.daemons.prometheus import Prometheus as PrometheusDaemon
 from lblab.kinds.base import Check, Hazard, NodeKind
 from lblab.kinds.registry import kind_of, register
+from lblab.lab.supervised import HELD
 from lblab.topology.model import NodeOptions
 
 
@@ -17,12 +18,17 @@ class PrometheusOptions(NodeOptions):
 
 
 def targets(lab) -> dict[str, str]:
+    """job/node -> up, down, unknown, or held (a daemon kept stopped on purpose: a standby LB's)."""
     found: dict[str, str] = {}
     for daemon in lab.daemons_of_kind("prometheus"):
         try:
             found.update(daemon.targets_health())
         except OSError as exc:
             return {"error": str(exc)}
+    for daemon in lab.all_daemons():
+        target = f"{daemon.name}/{daemon.ctx.node}"
+        if found.get(target, "up") != "up" and lab.daemon_state(daemon) == HELD:
+            found[target] = HELD
     return found
 
 
@@ -42,7 +48,7 @@ class Prometheus(NodeKind):
         logs = lab.logs_of([(n, "prometheus") for n in lab.node_names("prometheus")])
         if "error" in health:
             return [Check("prometheus", False, health["error"], logs)]
-        down = sorted(t for t, h in health.items() if h != "up")
+        down = sorted(t for t, h in health.items() if h not in ("up", HELD))
         return [Check("prometheus", bool(health) and not down,
                       f"{len(health)} targets up" if health and not down
                       else f"targets not up: {', '.join(down) or 'none scraped yet'}", logs)]
@@ -64,6 +70,8 @@ class Prometheus(NodeKind):
         if "error" in found:
             console.print(f"Prometheus: [red]{found['error']}[/]")
             return
-        down = [t for t, h in found.items() if h != "up"]
-        console.print(f"Prometheus: {len(found) - len(down)}/{len(found)} targets up"
-                      + (f" ([red]down: {', '.join(down)}[/])" if down else ""))
+        down = [t for t, h in found.items() if h not in ("up", HELD)]
+        held = [t for t, h in found.items() if h == HELD]
+        console.print(f"Prometheus: {len(found) - len(down) - len(held)}/{len(found)} targets up"
+                      + (f" ([red]down: {', '.join(down)}[/])" if down else "")
+                      + (f" (held stopped: {', '.join(held)})" if held else ""))

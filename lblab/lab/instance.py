@@ -16,11 +16,11 @@ from lblab.daemons.base import Daemon, NodeContext, PythonDaemon
 from lblab.daemons.etcd import etcd_endpoints
 from lblab.kinds import Hazard, kind_of, kinds
 from lblab.kinds.scaling import ScalingMode, mode_of
-from lblab.lab import netns, procs
+from lblab.lab import netns, procs, supervised
 from lblab.lab.bringup import Progress, bring_up
 from lblab.lab.converge import wait_converged
 from lblab.lab.consoleapi import ConsoleApi
-from lblab.lab.errors import DaemonNotReady, LabError
+from lblab.lab.errors import DaemonNotReady, LabError, poll_ready
 from lblab.lab.forkserver import ForkClient
 from lblab.lab.ledger import Ledger, known_labs, lab_dir
 from lblab.lab.progress import READY, STARTED, Counts
@@ -159,6 +159,8 @@ class Lab:
         return f"{daemon.ctx.node}/{daemon.name}"
 
     def process_of(self, daemon: Daemon) -> procs.ProcessId | None:
+        if daemon.supervisor is not None:
+            return supervised.process(self, daemon)
         self.ledger.refresh()
         record = self.ledger.resource("process", self._record_name(daemon))
         return None if record is None else procs.ProcessId(record.data["pid"], record.data["starttime"])
@@ -170,10 +172,16 @@ class Lab:
         return [main, *daemon.extra_pids(main)]
 
     def daemon_state(self, daemon: Daemon) -> str:
+        if daemon.supervisor is not None:
+            return supervised.state(self, daemon)
         main = self.process_of(daemon)
         return "never started" if main is None else procs.state(main)
 
-    def start_daemon(self, daemon: Daemon, wait: bool = True) -> procs.ProcessId:
+    def start_daemon(self, daemon: Daemon, wait: bool = True) -> procs.ProcessId | None:
+        if daemon.supervisor is not None:   # its supervisor starts it (and renders its config)
+            if wait:
+                self.wait_ready(daemon)
+            return self.process_of(daemon)
         main = self.process_of(daemon)
         if main is not None and procs.alive(main):
             raise LabError(f"{daemon.name} on {daemon.ctx.node} is already running (pid {main.pid})")
@@ -205,23 +213,16 @@ class Lab:
         return procs.spawn(ns, daemon.command(), daemon.log_path, env=daemon.env())
 
     def wait_ready(self, daemon: Daemon, timeout: float | None = None) -> None:
-        timeout = timeout or daemon.ready_timeout
-        deadline = time.monotonic() + timeout
-        reason = "not checked"
-        while time.monotonic() < deadline:
+        if daemon.supervisor is not None:
+            return supervised.wait_ready(self, daemon, timeout)
+
+        def probe() -> str | None:
             main = self.process_of(daemon)
             if main is None or not procs.alive(main):
                 raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path, "process exited")
-            try:
-                reason = daemon.check_ready()
-            except Exception as exc:  # a probe's own failure is just "not ready yet"
-                reason = f"{type(exc).__name__}: {exc}"
-            if reason is None:
-                self.counts.add(READY)
-                return
-            time.sleep(0.05)
-        raise DaemonNotReady(daemon.ctx.node, daemon.name, daemon.log_path,
-                             f"not ready after {timeout:.0f}s ({reason})")
+            return daemon.not_ready_reason()
+        poll_ready(daemon, timeout or daemon.ready_timeout, probe)
+        self.counts.add(READY)
 
     def stop_daemon(self, daemon: Daemon, timeout: float = 3.0) -> None:
         main = self.process_of(daemon)
@@ -356,6 +357,9 @@ class Lab:
 
     def route_nexthops(self, router: str, prefix: str) -> list[str]:
         return netns.route_nexthops(self.ns(router), prefix)
+
+    def orchestrator_histories(self) -> dict[str, str]:
+        return {d.ctx.node: str(d.history_path) for d in self.daemons_of_kind("orchestrator")}
 
     def wait_converged(self, timeout: float = 30.0, progress: Progress = _quiet) -> float:
         return wait_converged(self, timeout=timeout, progress=progress)

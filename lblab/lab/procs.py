@@ -41,6 +41,12 @@ def starttime(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
+def parent(pid: int) -> int | None:
+    """The parent's PID (None: no such process)."""
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
 def identify(pid: int) -> ProcessId | None:
     st = starttime(pid)
     return ProcessId(pid, st) if st is not None else None

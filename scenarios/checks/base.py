@@ -21,6 +21,7 @@ from lblab.faults.params import NodeName
 
 from .. import analysis as A
 from ..history import History
+from ..orchhistory import OrchHistory
 
 CHECKS: dict[str, type["CheckModel"]] = {}
 Problem = tuple[str, str]
@@ -57,6 +58,7 @@ class Context:
     lbs: list[str] = field(default_factory=list)         # expected active LBs
     route_polls: Mapping[tuple[str, str], Sequence[RoutePoll]] = field(default_factory=dict)
     faults: Sequence[dict] = field(default_factory=list)      # the runner's fault entries
+    orchestrator: OrchHistory = field(default_factory=OrchHistory)   # the members' check histories
 
 
 class CheckModel(BaseModel):

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from lblab.kinds import dns, router
+from lblab.kinds import dns, prometheus, router
 from lblab.lab import converge, probes
 
 
@@ -45,9 +45,11 @@ def test_requests_by_name_reach_every_lb_and_backend(healthy_lab):
 
 
 def test_prometheus_scrapes_lbapp_and_etcd(healthy_lab):
-    health = healthy_lab.daemon("prometheus", "prometheus").targets_health()
+    health = prometheus.targets(healthy_lab)
     jobs = {target.split("/")[0] for target, state in health.items() if state == "up"}
-    assert {"lbserver", "backend", "etcd", "coredns"} <= jobs
+    assert {"lbserver", "backend", "etcd", "coredns", "orchestrator"} <= jobs
+    # the standby's LB server is held stopped by its agent: not down
+    assert health.pop("lbserver/lb4") == "held"
     assert all(state == "up" for state in health.values()), health
 
 
@@ -61,7 +63,16 @@ def test_status_json_describes_the_lab(healthy_lab):
     assert all(v == "healthy" for v in data["etcd"].values()) and len(data["etcd"]) == 3
     lb1 = next(n for n in data["nodes"] if n["name"] == "lb1")
     assert {d["name"]: d["state"] for d in lb1["daemons"]} == {
-        "bird": "running", "lbserver": "running", "announcer": "running", "reporter": "running"}
+        "bird": "running", "lbserver": "running", "announcer": "running", "agent": "running",
+        "reporter": "running"}
+    lb4 = next(n for n in data["nodes"] if n["name"] == "lb4")
+    assert {d["name"]: d["state"] for d in lb4["daemons"]}["lbserver"] == "held"
+    orchestration = data["orchestration"]
+    assert orchestration["leader"] in ("orch1", "orch2", "orch3")
+    assert orchestration["members"] == ["orch1", "orch2", "orch3"]
+    assert sum(len(s["targets"]) for s in orchestration["shards"].values()) == 6
+    assert {n: a["phase"] for n, a in orchestration["agents"].items()} == {
+        "lb1": "active", "lb2": "active", "lb3": "active", "lb4": "standby"}
     assert data["bgp"]["r1"]["lb1"]["info"] == "Established"
 
 

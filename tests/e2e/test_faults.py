@@ -7,7 +7,7 @@ import time
 import pytest
 
 from lblab.kinds import dns, router
-from lblab.lab import converge, probes
+from lblab.lab import converge, orchview, probes
 from lblab.faults import FaultError, FaultSkipped
 
 
@@ -153,3 +153,62 @@ def test_bad_fault_requests_are_clear_errors(healthy_lab):
     with pytest.raises(FaultError, match="neither a node nor a LAN"):
         lab.fault("link_down", node="lb1", peer="nowhere")
     assert lab.ledger.faults() == []
+
+
+def test_backend_knob_faults_and_heal(healthy_lab):
+    """A sick health endpoint (knobs on the control LAN) is seen by its orchestrator member and
+    written to etcd; heal puts every knob back and the backend is healthy again."""
+    lab = healthy_lab
+    backend = lab.daemon("be2", "backend")
+    lab.fault("backend_health", node="be2", status=503)
+    assert backend.knobs()["health"]["status"] == 503
+    wait_until_health(lab, "be2", False)
+    lab.fault("backend_latency", node="be2", latency=0.2, scope="serve")
+    assert backend.knobs()["serve"]["latency_ms"] == 200
+    lab.heal_all()
+    assert backend.knobs() == backend.knobs("DELETE")        # every knob at its default
+    wait_until_health(lab, "be2", True)
+    assert lab.ledger.faults() == []
+    with pytest.raises(FaultError, match="'lb1' is not a node of role backend"):
+        lab.fault("backend_hang", node="lb1")
+
+
+def wait_until_health(lab, backend: str, healthy: bool, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = orchview.read(lab).health.get(backend)
+        if value is not None and not isinstance(value, str) and value.healthy == healthy:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{backend} not {'healthy' if healthy else 'unhealthy'} in etcd within {timeout}s")
+
+
+def test_orchestrator_faults_find_their_member_in_etcd(healthy_lab):
+    lab = healthy_lab
+    before = orchview.read(lab)
+    record = lab.fault("orchestrator", member="leader", fault="stop")
+    assert record["node"] == before.leader and record["term"] == before.term
+    member = lab.daemon(before.leader, "orchestrator")
+    assert lab.daemon_state(member) == "stopped"
+    lab.fault("orchestrator_resume")
+    assert lab.daemon_state(member) == "running" and lab.ledger.faults() == []
+    follower = lab.fault("orchestrator", member="follower", fault="isolate")
+    assert follower["node"] != orchview.read(lab).leader
+    assert lab.fault("orchestrator_resume")["resumed"] == [follower["node"]]
+    killed = lab.fault("orchestrator", member="follower", fault="kill")
+    assert lab.daemon_state(lab.daemon(killed["node"], "orchestrator")) == "dead"
+    lab.heal_all()
+    lab.wait_converged(timeout=30)
+    assert orchview.read(lab).members == ["orch1", "orch2", "orch3"]
+
+
+def test_a_killed_lb_server_is_restarted_by_its_agent(healthy_lab):
+    lab = healthy_lab
+    lbserver = lab.daemon("lb3", "lbserver")
+    before = lab.process_of(lbserver)
+    lab.fault("kill", node="lb3", daemon="lbserver")
+    wait_nexthops(lab, ["10.0.1.1", "10.0.1.2"], timeout=3)
+    lab.wait_ready(lbserver)             # the agent's backoff, then the start; nobody else starts it
+    again = lab.process_of(lbserver)
+    assert again is not None and again.pid != before.pid
+    wait_nexthops(lab, ["10.0.1.1", "10.0.1.2", "10.0.1.3"], timeout=5)

@@ -14,8 +14,8 @@ import yaml
 from lbapp import keys
 from tests.integration.harness import (PY, base_config, free_port, http_get, needs_daemons,
                                        wait_until)
-from tests.integration.orchharness import (agent_state, etcd_put, etcd_range, etcd_value,
-                                           lb_child, start_agent)
+from tests.integration.orchharness import (_b64, agent_state, etcd_call, etcd_put, etcd_range,
+                                           etcd_value, lb_child, start_agent)
 
 pytestmark = needs_daemons
 
@@ -83,6 +83,38 @@ def test_activate_restart_drain_and_stop(agent):
     proc.signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     assert registered() is None   # lease revoked: gone at once, not after its TTL
+
+
+def test_initial_desired_state_is_written_once(agent, lab):
+    etcd, proc, state, registered, lb_port = agent
+    seeded = etcd_value(etcd.endpoint, keys.desired_key("lb4"))
+    assert seeded["state"] == "standby" and seeded["term"] == 0 and seeded["lb_id"] == "payment"
+    # a restarted agent finds the leader's word there and leaves it
+    desire(etcd, "lb4", "active")
+    wait_until(lambda: state()["phase"] == "active", 20, "active")
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    idle = {"name": "idle", "argv": [PY, "-c", "import time; time.sleep(60)"]}
+    again, again_state = start_agent(lab, "lb4", [etcd.endpoint], "standby", [idle])
+    wait_until(lambda: agent_state(again_state).get("phase") == "active", 20, "restarted agent active")
+    assert etcd_value(etcd.endpoint, keys.desired_key("lb4"))["state"] == "active"
+    assert "wrote the initial one" not in again.output()
+
+
+def test_a_drain_key_holds_the_node_stopped_until_it_is_gone(agent):
+    etcd, proc, state, registered, lb_port = agent
+    desire(etcd, "lb4", "active")
+    wait_until(lambda: state()["phase"] == "active", 20, "active")
+    drain = keys.drain_key("payment", "lb4")
+    etcd_put(etcd.endpoint, drain, json.dumps({"by": "ops", "at": time.time()}))
+    wait_until(lambda: state()["phase"] == "standby" and state()["drained"], 20, "drained")
+    assert state()["children"] == {} and state()["desired"] == "active"
+    assert registered()["drained"] is True
+    time.sleep(1.0)    # longer than the restart backoff: nothing was restarted behind the drain
+    assert state()["children"] == {} and "started lbserver" not in proc.output().split("drained by")[-1]
+    etcd_call(etcd.endpoint, "/v3/kv/deleterange", {"key": _b64(drain)})
+    wait_until(lambda: state()["phase"] == "active" and not state()["drained"], 20, "undrained")
+    assert http_get(lb_port, "/")[0] == 200
 
 
 def test_malformed_desired_state_is_skipped(agent):

@@ -90,6 +90,9 @@ class StandInLab:
         with self.lock:
             return [f"10.2.0.{i}" for i in (1, 2, 3) if f"lb{i}" not in self.down]
 
+    def orchestrator_histories(self):
+        return {}
+
 
 @pytest.fixture
 def http():

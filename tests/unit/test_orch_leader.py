@@ -61,5 +61,30 @@ def test_scaling_pool_from_agents_and_desired_states():
         b"2": kv(keys.desired_key("lb2"), {"state": "standby", "term": 3, "reason": "",
                                            "at": 50.0}),
         b"bad": kv(keys.desired_key("lb1"), {"state": "on"})})
-    active, standby, last = pool(agents, desired, "payment")
+    none = SimpleNamespace(kvs={})
+    active, standby, last = pool(agents, desired, none, "payment")
     assert (active, standby, last) == (["lb1"], ["lb2", "lb4"], 50.0)
+
+
+def test_scaling_pool_keeps_unregistered_active_nodes_and_leaves_drained_ones_out():
+    def agent(node, desired="active"):
+        return kv(keys.agent_key(node), {"node": node, "lb_id": "payment", "phase": "active",
+                                         "desired": desired, "children": {}, "at": 1.0})
+
+    def want(node, state, lb_id="payment", at=10.0):
+        return kv(keys.desired_key(node), {"state": state, "term": 0, "reason": "", "lb_id": lb_id,
+                                           "at": at})
+    agents = SimpleNamespace(kvs={b"1": agent("lb1"), b"2": agent("lb2"),
+                                  b"4": agent("lb4", desired="standby")})
+    desired = SimpleNamespace(kvs={
+        b"3": want("lb3", "active", at=20.0),         # its agent is gone: still counted active
+        b"5": want("lb5", "standby"),                 # standby without an agent: cannot start
+        b"9": want("lb9", "active", lb_id="other"),   # another LB's node
+        b"4": want("lb4", "standby", at=30.0)})
+    drained = SimpleNamespace(kvs={b"d": kv(keys.drain_key("payment", "lb2"), '{"by": "ops"}'),
+                                   b"o": kv(keys.drain_key("other", "lb1"), "{}")})
+    active, standby, last = pool(agents, desired, drained, "payment")
+    assert (active, standby, last) == (["lb1", "lb3"], ["lb4"], 30.0)
+    # draining the standby leaves the pool without a node to activate
+    drained.kvs[b"s"] = kv(keys.drain_key("payment", "lb4"), "{}")
+    assert pool(agents, desired, drained, "payment")[:2] == (["lb1", "lb3"], [])

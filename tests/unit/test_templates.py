@@ -40,8 +40,10 @@ def test_roles_get_their_daemons(tmp_path):
         return [d.name for d in daemons_for(NodeContext("ref", TOPO, node, "x", tmp_path))]
 
     assert kinds("r1") == ["bird"]
-    assert kinds("lb1") == ["bird", "lbserver", "announcer", "reporter"]
-    assert kinds("lb4") == ["bird", "lbserver"]          # standby: never announces
+    # the agent runs the LB server and announcer (a standby's only once it is activated)
+    assert kinds("lb1") == ["bird", "lbserver", "announcer", "agent", "reporter"]
+    assert kinds("lb4") == ["bird", "lbserver", "announcer", "agent", "reporter"]
+    assert kinds("orch1") == ["orchestrator"]
     assert kinds("dns1") == ["coredns", "dnswatch", "keepalived", "reporter"]
     assert kinds("console") == ["console", "forwarder"]
     assert kinds("be1") == ["backend"]

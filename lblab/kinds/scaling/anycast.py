@@ -44,9 +44,7 @@ class Anycast(ScalingMode):
 
     def lb_daemons(self, ctx):
         daemons = [BirdSpeaker(ctx), LbServer(ctx)]
-        if not ctx.spec.standby:
-            daemons.append(BgpAnnouncer(ctx))
-        return daemons
+        return [*daemons, BgpAnnouncer(ctx)]     # a standby's: its agent holds it
 
     def router_daemons(self, ctx):
         return [BirdRouter(ctx)]

@@ -37,10 +37,8 @@ class Dns(ScalingMode):
         return [Record(lb_service_address(topo, lb)) for lb in active_lbs(topo)]
 
     def lb_daemons(self, ctx):
-        daemons = [LbServer(ctx)]
-        if not ctx.spec.standby:
-            daemons.append(DnsAnnouncer(ctx, lb_service_address(ctx.topo, ctx.node), lease_ttl_s=LEASE_TTL_S))
-        return daemons
+        # a standby's announcer too: its agent holds it
+        return [LbServer(ctx), DnsAnnouncer(ctx, lb_service_address(ctx.topo, ctx.node), lease_ttl_s=LEASE_TTL_S)]
 
     def dns_daemons(self, ctx):
         return [ZoneWriter(ctx)]

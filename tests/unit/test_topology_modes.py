@@ -42,11 +42,11 @@ def test_the_registry_lists_every_mode_and_each_has_a_shipped_topology():
 
 
 @pytest.mark.parametrize("topology, lb, router, dns", [
-    ("reference", ["bird", "lbserver", "announcer", "reporter"], ["bird"],
+    ("reference", ["bird", "lbserver", "announcer", "agent", "reporter"], ["bird"],
      ["coredns", "dnswatch", "keepalived", "reporter"]),
-    ("ecmp-static", ["lbserver"], [], ["coredns", "dnswatch", "keepalived", "reporter"]),
-    ("vip", ["lbserver", "announcer", "keepalived", "reporter"], [], ["coredns", "dnswatch", "keepalived", "reporter"]),
-    ("dns", ["lbserver", "announcer", "reporter"], [], ["coredns", "zonewriter", "dnswatch", "keepalived", "reporter"]),
+    ("ecmp-static", ["lbserver", "agent"], [], ["coredns", "dnswatch", "keepalived", "reporter"]),
+    ("vip", ["keepalived", "lbserver", "announcer", "agent", "reporter"], [], ["coredns", "dnswatch", "keepalived", "reporter"]),
+    ("dns", ["lbserver", "announcer", "agent", "reporter"], [], ["coredns", "zonewriter", "dnswatch", "keepalived", "reporter"]),
 ])
 def test_each_mode_gives_each_role_its_daemons(tmp_path, topology, lb, router, dns):
     assert names(topology, "lb1", tmp_path) == lb

@@ -25,6 +25,7 @@ import time
 
 from lbapp import keys
 from lbapp.agent.children import Child
+from lbapp.agent.zygote import Zygote
 from lbapp.agent.settings import Settings
 from lbapp.etcd import Compare, EtcdClient, EtcdError, Op
 from lbapp.etcd.mirror import Mirror
@@ -37,11 +38,11 @@ SESSION_RETRY = 1.0
 
 
 class Agent:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, zygote: Zygote | None = None) -> None:
         self.settings = settings
         self.node = settings.node
         self.etcd = EtcdClient(settings.etcd_endpoints, timeout=settings.etcd_timeout_ms / 1000)
-        self.children = [Child(spec) for spec in settings.children]
+        self.children = [Child(spec, zygote) for spec in settings.children]
         self.desired = settings.initial_state
         self.phase = "standby"
         self.desired_mirror = Mirror(self.etcd, keys.desired_key(self.node), prefix=False,

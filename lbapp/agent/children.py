@@ -16,6 +16,8 @@ import time
 import aiohttp
 
 from lbapp.agent.settings import ChildSpec
+from lbapp.agent.zygote import ReparentedProcess, Zygote
+from lbapp.prefork import python_module
 
 log = logging.getLogger("lbapp.agent.children")
 
@@ -42,9 +44,10 @@ async def http_status(url: str, method: str = "GET", timeout: float = 1.0) -> in
 
 
 class Child:
-    def __init__(self, spec: ChildSpec) -> None:
+    def __init__(self, spec: ChildSpec, zygote: Zygote | None = None) -> None:
         self.spec = spec
-        self.proc: asyncio.subprocess.Process | None = None
+        self.zygote = zygote
+        self.proc: asyncio.subprocess.Process | ReparentedProcess | None = None
         self.started_at = 0.0
         self.starts = 0
 
@@ -61,6 +64,20 @@ class Child:
 
     async def start(self) -> None:
         spec = self.spec
+        found = python_module(spec.argv) if self.zygote is not None else None
+        pid = None if found is None else self.zygote.spawn(*found, spec.env, spec.cwd, spec.log_file)
+        if pid is not None:
+            self.proc = ReparentedProcess(pid)
+            how = "forked from the zygote"
+        else:
+            await self._exec()
+            how = "new process"
+        self.started_at = time.monotonic()
+        self.starts += 1
+        log.info("started %s (pid %d, %s): %s", self.name, self.proc.pid, how, " ".join(spec.argv))
+
+    async def _exec(self) -> None:
+        spec = self.spec
         out = open(spec.log_file, "ab") if spec.log_file else None
         try:
             self.proc = await asyncio.create_subprocess_exec(
@@ -71,9 +88,6 @@ class Child:
         finally:
             if out is not None:
                 out.close()
-        self.started_at = time.monotonic()
-        self.starts += 1
-        log.info("started %s (pid %d): %s", self.name, self.proc.pid, " ".join(spec.argv))
 
     async def wait_ready(self) -> bool:
         """True once ``ready_url`` answers 200 (at once if there is none); False if the child

@@ -50,6 +50,8 @@ class ChildSpec(_Strict):
     ready_timeout_ms: int = Field(default=15_000, ge=100, le=600_000)
     drain_url: HttpUrl | None = None
     stop_timeout_ms: int = Field(default=30_000, ge=100, le=3_600_000)
+    # what the agent's zygote imports ahead for a `python -m` child (default: its module)
+    preload: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
     @field_validator("argv")
     @classmethod

@@ -24,6 +24,7 @@ STOP_TIMEOUT_MS = 10_000      # a draining LB server finishes in-flight requests
 class Agent(PythonDaemon):
     kind = "agent"
     module = "lbapp.agent"
+    preload = "lbapp.agent"
     wave = 1            # etcd holds the desired states
 
     def __init__(self, ctx: NodeContext, children: list[Daemon]):
@@ -46,7 +47,8 @@ class Agent(PythonDaemon):
 
     def child_spec(self, child: Daemon) -> dict:
         return {"name": child.name, "argv": child.command(), "env": child.env(), "log_file": str(child.log_path),
-                "ready_url": child.ready_url(), "drain_url": child.drain_url(), "stop_timeout_ms": STOP_TIMEOUT_MS}
+                "ready_url": child.ready_url(), "drain_url": child.drain_url(), "stop_timeout_ms": STOP_TIMEOUT_MS,
+                "preload": getattr(child, "preload", None)}
 
     def render(self) -> dict[Path, str]:
         files: dict[Path, str] = {}

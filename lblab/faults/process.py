@@ -3,13 +3,16 @@ and a restart."""
 from __future__ import annotations
 
 import signal
+import time
 from typing import Literal
 
 from lblab.faults.base import Fault, FaultError
 from lblab.faults.params import DaemonName, NodeName
+from lblab.lab import procs
 
 # what a restart or a node coming back clears
 DAEMON_FAULTS = ("kill", "term", "stop")
+KILLED_WITHIN_S = 2.0     # a SIGKILLed process is gone (its parent reaped it) within this
 
 
 class _DaemonFault(Fault):
@@ -32,7 +35,13 @@ class Kill(_DaemonFault):
     action: Literal["kill"] = "kill"
 
     def apply(self, lab) -> dict:
-        return self.signal(lab, signal.SIGKILL)
+        """Applied once the processes are gone, so what follows sees the crash, not a race."""
+        killed = lab.pids_of(self.target(lab))
+        record = self.signal(lab, signal.SIGKILL)
+        deadline = time.monotonic() + KILLED_WITHIN_S
+        while any(procs.alive(p) for p in killed) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return record
 
 
 class Term(_DaemonFault):

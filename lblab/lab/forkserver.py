@@ -21,15 +21,13 @@ import ctypes
 import importlib
 import json
 import os
-import random
-import runpy
 import signal
 import socket
 import sys
 import time
-import traceback
 from pathlib import Path
 
+from lbapp.prefork import become
 from lblab.lab import procs
 from lblab.lab.netns import CLONE_NEWNET, NETNS_DIR
 
@@ -48,17 +46,8 @@ def _reap(_signum, _frame) -> None:
 
 
 def _child(request: dict) -> int:
-    """In the forked child: become the daemon. Returns its exit code."""
+    """In the forked child: a session of its own, the node's namespace, then the daemon."""
     os.setsid()
-    for sig in (signal.SIGCHLD, signal.SIGTERM):    # as a new interpreter has them
-        signal.signal(sig, signal.SIG_DFL)
-    log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    os.close(devnull)
     if request["ns"] is not None:
         target = os.open(NETNS_DIR / request["ns"], os.O_RDONLY)
         if ctypes.CDLL(None, use_errno=True).setns(target, CLONE_NEWNET) != 0:
@@ -66,28 +55,7 @@ def _child(request: dict) -> int:
             print(f"forkserver: setns into {request['ns']}: {os.strerror(err)}", file=sys.stderr)
             return 1
         os.close(target)
-    os.environ.update(request.get("env") or {})
-    random.seed()
-    sys.argv = [request["module"], *request["args"]]
-    # a plain module runs afresh as __main__, as `python -m` runs it (its imports stay loaded);
-    # a package stays: its __main__ runs, which nothing imported
-    preloaded = sys.modules.get(request["module"])
-    if preloaded is not None and not hasattr(preloaded, "__path__"):
-        del sys.modules[request["module"]]
-    try:
-        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
-    except SystemExit as exc:
-        code = exc.code
-        if code is None:
-            return 0
-        if isinstance(code, int):
-            return code
-        print(code, file=sys.stderr)
-        return 1
-    except BaseException:  # noqa: BLE001 - what python -m would print, then a failed exit
-        traceback.print_exc()
-        return 1
-    return 0
+    return become(request["module"], request["args"], request["log"], request.get("env") or {})
 
 
 def _serve_one(conn: socket.socket, listener: socket.socket) -> None:

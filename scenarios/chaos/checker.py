@@ -227,7 +227,8 @@ def nemesis(faults: Sequence[FaultSpan], run_end: float) -> list[Violation]:
 def recovery(final: dict[str, Any], run_end: float) -> list[Violation]:
     """``final``: {converged: bool, detail, daemons: {node/daemon: state}} after the final heal."""
     found = []
-    down = sorted(name for name, state in (final.get("daemons") or {}).items() if state != "running")
+    # "held": a daemon its node's agent keeps stopped on purpose (a standby or drained LB's)
+    down = sorted(name for name, state in (final.get("daemons") or {}).items() if state not in ("running", "held"))
     if down:
         found.append(Violation("recovery", f"not running after the final heal: {', '.join(down)}", run_end, run_end))
     if not final.get("converged"):

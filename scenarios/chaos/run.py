@@ -141,7 +141,8 @@ def run_chaos(lab, options: ChaosOptions, out_dir: str | Path, *, log: Callable[
     initial = lab.config_at()
     poll_ms = int((initial or {}).get("config", {}).get("poll_frequency", 5000))
     bound = delivery_bound(poll_ms, options.slack + 1.0)
-    lbs = [n for n in lab.node_names("lb") if "lbserver" in lab.fault_targets(n)]
+    states = lab.daemon_states()      # a standby LB's server is held by its agent: not serving
+    lbs = [n for n in lab.node_names("lb") if states.get(f"{n}/lbserver") == "running"]
     (out / PLAN_FILE).write_text(json.dumps({
         "seed": options.seed, "options": asdict(options), "budgets": budgets, "lbs": lbs,
         "initial": initial, "delivery_bound": bound,

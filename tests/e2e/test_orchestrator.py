@@ -16,7 +16,7 @@ SCENARIOS = ["orch-leader-crash", "orch-leader-hang", "orch-partition", "orch-wo
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_orchestrator_scenario_passes_its_checks(healthy_lab, name):
-    passes(healthy_lab, name)
+def test_orchestrator_scenario_passes_its_checks(healthy_lab_of, name):
+    passes(healthy_lab_of, name)
     members = sorted(p.name for p in Path(RESULTS / name).glob("orchestrator-*.jsonl"))
     assert members == [f"orchestrator-orch{i}.jsonl" for i in (1, 2, 3)], members

@@ -4,6 +4,7 @@ in-flight request served, stop everything and deregister on SIGTERM."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -18,6 +19,17 @@ from tests.integration.orchharness import (_b64, agent_state, etcd_call, etcd_pu
                                            etcd_value, lb_child, start_agent)
 
 pytestmark = needs_daemons
+
+
+def parent_of(pid: int) -> int:
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+
+
+def gone(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
 
 
 def desire(etcd, node: str, state: str) -> None:
@@ -60,7 +72,9 @@ def test_activate_restart_drain_and_stop(agent):
     assert http_get(lb_port, "/")[0] == 200
 
     lb_pid = state()["children"]["lbserver"]
-    import os
+    # forked from the agent's zygote (preloaded), and the agent's own child once reparented
+    assert "started lbserver (pid %d, forked from the zygote)" % lb_pid in proc.output()
+    assert parent_of(lb_pid) == proc.pid
     os.kill(lb_pid, signal.SIGKILL)
     wait_until(lambda: state()["children"].get("lbserver") not in (None, lb_pid)
                and state()["phase"] == "active", 20, "lbserver restarted")
@@ -134,3 +148,14 @@ def test_settings_errors_name_the_field(lab):
     assert proc.wait(10) == 2
     out = proc.output()
     assert "invalid agent settings" in out and "etcd_endpoints" in out and "children" in out
+
+
+def test_children_of_a_killed_agent_stop_with_it(agent):
+    """SIGKILL leaves the agent no time to stop its children: each asked for SIGTERM on its
+    parent's death, so none keeps serving untracked (the LB server drains and exits)."""
+    etcd, proc, state, registered, lb_port = agent
+    desire(etcd, "lb4", "active")
+    wait_until(lambda: registered()["phase"] == "active", 20, "active")
+    children = list(state()["children"].values())
+    proc.signal(signal.SIGKILL)
+    wait_until(lambda: all(gone(pid) for pid in children), 15, "children gone with the agent")

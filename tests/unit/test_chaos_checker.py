@@ -128,6 +128,8 @@ def test_nemesis_recovery_and_leftovers():
     assert [v.message for v in C.nemesis([LB_KILL, failed, open_], 60)] == [
         "fault 7 (node_down node=lb1): apply failed", "fault 8 (kill node=be1 daemon=backend) was never healed"]
     assert C.recovery({"converged": True, "daemons": {"lb1/bird": "running"}}, 60) == []
+    # a standby LB's server, held stopped by its agent, is where it should be
+    assert C.recovery({"converged": True, "daemons": {"lb4/lbserver": "held", "lb1/bird": "running"}}, 60) == []
     found = C.recovery({"converged": False, "detail": "ecmp r1: 2 nexthops", "daemons": {"lb1/bird": "dead"}}, 60)
     assert [v.message for v in found] == ["not running after the final heal: lb1/bird",
                                           "the lab did not converge after the final heal: ecmp r1: 2 nexthops"]

@@ -179,6 +179,7 @@ class Lab:
 
     def start_daemon(self, daemon: Daemon, wait: bool = True) -> procs.ProcessId | None:
         if daemon.supervisor is not None:   # its supervisor starts it (and renders its config)
+            self.counts.add(STARTED)
             if wait:
                 self.wait_ready(daemon)
             return self.process_of(daemon)
@@ -214,7 +215,9 @@ class Lab:
 
     def wait_ready(self, daemon: Daemon, timeout: float | None = None) -> None:
         if daemon.supervisor is not None:
-            return supervised.wait_ready(self, daemon, timeout)
+            supervised.wait_ready(self, daemon, timeout)
+            self.counts.add(READY)
+            return
 
         def probe() -> str | None:
             main = self.process_of(daemon)

@@ -15,7 +15,7 @@ from lbapp.orchestrator.autoscale import ScalePolicy
 from lbapp.orchestrator.settings import HealthCheckSettings
 from lbapp.orchestrator.values import DesiredState, HealthValue, Shard, dump_value
 from lblab.daemons.orchestrator import Orchestrator as OrchestratorDaemon
-from lblab.kinds.base import Check, NodeKind, Problem, not_ready
+from lblab.kinds.base import Check, Hazard, NodeKind, Problem, not_ready
 from lblab.kinds.registry import register
 from lblab.lab import etcdread, orchview
 from lblab.lab.errors import LabError
@@ -139,6 +139,18 @@ class Orchestrator(NodeKind):
             etcdread.put(lab, keys.desired_key(node), dump_value(value))
             done.append(f"desired state of {node} back to {state}")
         return done
+
+    def hazards(self, lab, node: str) -> list[Hazard]:
+        """A member killed or hung: the others elect a leader and take its shard within about a
+        lease TTL; users see nothing (the LBs keep the health they were told)."""
+        if len(lab.node_names("orchestrator")) < 2:
+            return []
+        member = {"node": node, "daemon": "orchestrator"}
+        return [Hazard("kill", member), Hazard("stop", member)]
+
+    def fault_budget(self, lab) -> int:
+        """A minority of the cluster."""
+        return (len(lab.node_names("orchestrator")) - 1) // 2
 
     def status(self, lab) -> dict:
         try:

@@ -43,13 +43,14 @@ def test_what_the_reference_design_tolerates():
     assert {"kill node=dns1 daemon=coredns", "stop node=dns2 daemon=coredns"} <= by_role["dns"]  # the DNS watch
     assert by_role["backend"] == {f"kill node=be{i} daemon=backend" for i in range(1, 7)}
     assert REFERENCE.fault_budgets() == {"client": 0, "dns": 1, "router": 0, "lb": 1, "backend": 2, "etcd": 1,
-                                         "redis": 1, "prometheus": 1, "orchestrator": 0, "console": 1}
+                                         "redis": 1, "prometheus": 1, "orchestrator": 1, "console": 1}
     floors = {h.label(): h.disruption for _, _, h in REFERENCE.hazards()}
     assert floors["node_down node=lb2"] == {"http": 0.3}                      # BFD 100 ms x 3
-    assert floors["kill node=lb1 daemon=lbserver"] == {"http": 0.28}          # 2 probes 100 ms apart + 80 ms
+    assert floors["kill node=lb1 daemon=lbserver"] == {"http": 0.55}          # 3 probes 100 ms apart + 250 ms
     assert floors["node_down node=dns1"] == {"dns": 0.4, "http": 1.4}         # VRRPv3 0.1 s adverts (+ lookup)
     assert floors["stop node=dns1 daemon=coredns"] == {"dns": 0.35, "http": 1.35}   # watch 3 x 50 ms + 100 ms
     assert floors["kill node=etcd2 daemon=etcd"] == {}                        # users see nothing
+    assert floors["stop node=orch2 daemon=orchestrator"] == {}                # the others take over
 
 
 def test_a_single_member_or_single_dns_lab_tolerates_none_of_their_loss():

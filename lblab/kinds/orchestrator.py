@@ -4,6 +4,7 @@ settings, fast ones by default (checks every 200 ms, a 1 s lease: etcd runs with
 heartbeat and a 500 ms election timeout so that a 1 s TTL holds)."""
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ from lblab.kinds.base import Check, Hazard, NodeKind, Problem, not_ready
 from lblab.kinds.registry import register
 from lblab.lab import etcdread, orchview
 from lblab.lab.errors import LabError
-from lblab.topology.model import NodeOptions, StrictModel, Topology
+from lblab.topology.model import NodeOptions, StrictModel, Topology, initial_lb_config
 
 LAB_CHECKS = HealthCheckSettings(interval_ms=200, timeout_ms=150, rise=2, fall=2)
 # per active LB: above the 100 requests/s each of the three gets in every other scenario (300 in
@@ -61,6 +62,20 @@ class OrchestratorOptions(NodeOptions):
 SHARED = ("lease_ttl_s", "health_check", "autoscale")   # one cluster: every member alike
 
 
+def unreachable_backends(topo: Topology, name: str) -> list[Problem]:
+    """Backends of the seeded LB configs on no LAN of this member: its health checks would find
+    them unreachable and take every one out of rotation (members route nowhere)."""
+    mine = {ipaddress.ip_interface(f"{addr}/{topo.lans[lan].prefixlen}").network
+            for lan, addr in topo.nodes[name].interfaces.items() if lan in topo.lans}
+    missed = [f"{server['name']} ({server['address']}, LB {lb_id})" for lb_id in topo.lb_ids()
+              for server in initial_lb_config(topo, lb_id).get("backend_servers", [])
+              if not any(ipaddress.ip_address(server["address"]) in net for net in mine)]
+    if not missed:
+        return []
+    return [(f"nodes.{name}.interfaces", f"on no LAN of backend(s) {', '.join(missed)}: its health "
+                                          "checks could not reach them")]
+
+
 def wanted_states(topo: Topology) -> dict[str, str]:
     """LB node -> the state it has in the topology (what heal puts back)."""
     return {node: "standby" if spec.standby else "active" for node, spec in topo.nodes_of("lb").items()}
@@ -96,10 +111,10 @@ class Orchestrator(NodeKind):
         return [OrchestratorDaemon(ctx)]
 
     def problems(self, topo: Topology, name: str, spec: OrchestratorOptions) -> list[Problem]:
+        problems = unreachable_backends(topo, name)
         where = f"nodes.{name}.autoscale"
         if spec.autoscale is None:
-            return []
-        problems = []
+            return problems
         if not topo.nodes_of("prometheus"):
             problems.append((where, "scaling needs a prometheus node (or autoscale: null)"))
         try:

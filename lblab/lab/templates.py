@@ -6,11 +6,12 @@ string that could end a directive or start a new one in the config languages we 
 keepalived, CoreDNS, nginx, HAProxy, YAML, nftables, zone files): whitespace, quotes, backslash,
 braces, semicolons, comment characters, control characters. A value that must carry other
 characters goes through a quoting filter for its language (``quoted``), which refuses what that
-language cannot hold.
+language cannot hold; ``yaml_string`` writes any text as a YAML (JSON-escaped) string.
 """
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 
 import jinja2
@@ -49,6 +50,12 @@ def quoted(value) -> Quoted:
     return Quoted(f'"{text}"')
 
 
+def yaml_string(value) -> Quoted:
+    """A YAML double-quoted scalar holding any text (JSON's escapes are YAML's: quotes, backslashes
+    and control characters are escaped, never written raw)."""
+    return Quoted(json.dumps(str(value), ensure_ascii=True))
+
+
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
     undefined=jinja2.StrictUndefined,
@@ -59,6 +66,7 @@ _env = jinja2.Environment(
     finalize=_finalize,
 )
 _env.filters["quoted"] = quoted
+_env.filters["yaml_string"] = yaml_string
 
 
 def render(template: str, **context) -> str:

@@ -77,6 +77,20 @@ def test_agent_settings_run_the_lb_server_and_announcer(tmp_path):
         assert "--rise" in announcer.argv and "2" in announcer.argv
 
 
+@pytest.mark.parametrize("topology", ["dns", "vip", "ecmp-static", "anycast-2site"])
+def test_every_scaling_mode_renders_agent_settings_lbapp_loads(tmp_path, topology):
+    """Each mode's LB daemons go through the agent: their argv (a DNS record's JSON included)
+    must reach the agent's settings intact."""
+    topo = load_topology(topology)
+    agent = daemon("lb1", "agent", tmp_path, topo)
+    written(agent, tmp_path)
+    settings = load_agent_settings(agent.settings_path)
+    assert settings.lb_id == topo.lb_id_of("lb1")
+    assert [c.argv for c in settings.children] == [c.command() for c in agent.children]
+    if topology == "dns":
+        assert '{"address":"10.0.1.1","weight":1}' in settings.children[1].argv
+
+
 def test_the_lb_servers_are_the_agents_and_keep_their_names(tmp_path):
     ctx = NodeContext("ref", REFERENCE, "lb2", "ref-lb2", tmp_path)
     daemons = {d.name: d for d in kind_of("lb").daemons(ctx)}
@@ -140,6 +154,18 @@ def test_scaling_needs_prometheus_and_backends_keep_knobs_off_the_data_plane():
     assert parse(yaml.safe_dump(data)).nodes["orch1"].autoscale is None
     data["nodes"]["be1"]["control_port"] = 8080
     assert "nodes.be1.control_port: 8080 is also the data-plane port" in errors_of(yaml.safe_dump(data))
+
+
+def test_a_member_on_no_lan_of_a_backend_is_refused():
+    """Its health checks would find every such backend unreachable and take it out of rotation."""
+    data = yaml.safe_load(with_control_plane())
+    data["lans"]["backend"] = "10.1.0.0/24"
+    data["nodes"]["lb1"]["interfaces"]["backend"] = "10.1.0.1"
+    data["nodes"]["be1"]["interfaces"] = {"backend": "10.1.0.11"}
+    data["nodes"]["orch1"]["interfaces"]["backend"] = "10.1.0.41"
+    errors = errors_of(yaml.safe_dump(data))
+    assert "nodes.orch2.interfaces: on no LAN of backend(s) be1 (" in errors and "could not reach them" in errors
+    assert "nodes.orch1.interfaces" not in errors
 
 
 # ------------------------------------------------------------------------------ fault parameters

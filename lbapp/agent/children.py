@@ -7,7 +7,6 @@ announcer withdraw.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import signal
@@ -16,21 +15,17 @@ import time
 import aiohttp
 
 from lbapp.agent.settings import ChildSpec
-from lbapp.agent.zygote import ReparentedProcess, Zygote
+from lbapp.agent.zygote import PR_SET_PDEATHSIG, ReparentedProcess, Zygote, prctl
 from lbapp.prefork import python_module
 
 log = logging.getLogger("lbapp.agent.children")
 
-PR_SET_PDEATHSIG = 1
 KILL_WAIT = 5.0
 POLL = 0.05
 
 
 def _die_with_agent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def http_status(url: str, method: str = "GET", timeout: float = 1.0) -> int | None:

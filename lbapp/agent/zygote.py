@@ -33,7 +33,7 @@ REQUEST_LIMIT = 1 << 20
 REPARENT_WAIT_S = 2.0
 
 
-def _prctl(option: int, value: int) -> bool:
+def prctl(option: int, value: int) -> bool:
     try:
         return ctypes.CDLL(None).prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
@@ -45,7 +45,7 @@ class Zygote:
 
     def __init__(self, modules: list[str]):
         self.sock: socket.socket | None = None
-        if not modules or not _prctl(PR_SET_CHILD_SUBREAPER, 1):
+        if not modules or not prctl(PR_SET_CHILD_SUBREAPER, 1):
             return
         agent_pid = os.getpid()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -88,21 +88,21 @@ class Zygote:
 def _serve(sock: socket.socket, modules: list[str], agent_pid: int) -> int:
     """The zygote: import, then fork one child per request until the agent closes its end."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)       # nothing to finish: go with the agent
-    failed = []
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)       # nothing to finish: go with the agent
+    failed: dict[str, str] = {}
     for module in modules:
         try:
             importlib.import_module(module)
         except Exception as exc:  # noqa: BLE001 - a child of this module then starts as a process
-            failed.append(f"{module}: {type(exc).__name__}: {exc}")
+            failed[module] = f"{module}: {type(exc).__name__}: {exc}"
     while True:
         data = sock.recv(REQUEST_LIMIT)
         if not data:
             return 0
         try:
             request = json.loads(data)
-            if failed and request["module"] in {f.split(":")[0] for f in failed}:
-                raise ValueError("; ".join(failed))
+            if request["module"] in failed:
+                raise ValueError(failed[request["module"]])
             pid = _fork_grandchild(request, agent_pid)
             sock.send(json.dumps({"pid": pid}).encode())
         except (ValueError, KeyError, TypeError, OSError) as exc:
@@ -135,7 +135,7 @@ def _run_child(request: dict, agent_pid: int) -> None:
         deadline = time.monotonic() + REPARENT_WAIT_S
         while os.getppid() != agent_pid and time.monotonic() < deadline:
             time.sleep(0.001)
-        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != agent_pid:        # the agent is already gone
             os._exit(1)
         code = become(request["module"], list(request["args"]), request["log"], dict(request["env"]),

@@ -257,3 +257,17 @@ def test_view_assignment_and_followers():
     doc = view.as_dict()
     assert doc["shards"]["orch3"] == "malformed: x" and doc["shards"]["orch2"]["term"] == 5
     json.dumps(doc)
+
+
+@pytest.mark.parametrize("preload", ["os; import shutil", "../etc/passwd", "lbapp.", "a b", "x\ny"])
+def test_a_child_preload_is_a_module_name_or_refused(tmp_path, preload):
+    """What the agent's zygote imports ahead comes from its settings: a dotted module name only."""
+    agent = daemon("lb1", "agent", tmp_path)
+    written(agent, tmp_path)
+    doc = yaml.safe_load(agent.settings_path.read_text())
+    assert load_agent_settings(agent.settings_path).children[0].preload == "lbapp.lbserver.main"
+    doc["children"][0]["preload"] = preload
+    agent.settings_path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(Exception) as err:
+        load_agent_settings(agent.settings_path)
+    assert "children.0.preload" in str(err.value) and str(agent.settings_path) in str(err.value)

@@ -126,7 +126,8 @@ def _client_families(rt: "Runtime"):
                  "(max_connections).", rt.max_connections)
     yield _by_label(GaugeMetricFamily, "lbapp_lb_client_connection_states",
                     "Open client connections by state (busy: a request in progress, head: a "
-                    "request head awaited or being read, idle: keep-alive).", "state",
+                    "request head awaited or being read, idle: keep-alive, closing: lingering "
+                    "after an error response).", "state",
                     connection_states(rt))
     yield _counter("lbapp_lb_client_connections_accepted", "Client connections accepted.",
                    stats.accepted)

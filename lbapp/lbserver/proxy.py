@@ -40,6 +40,10 @@ log = logging.getLogger("lbapp.lbserver")
 BLOCK_UPSTREAM = 1   # the backend connection's write buffer is full
 BLOCK_BUFFER = 2     # body held while no backend connection is attached is at its limit
 BLOCK_PIPELINE = 4   # a pipelined request waits for the response in progress
+# After an error response the connection is half-closed and what the client still sends is read
+# and dropped for at most this long (nginx's lingering close): closing with unread input makes
+# the kernel send a RST, which can destroy the response before the client has read it.
+LINGER_SECONDS = 2.0
 
 _NO_BODY: tuple = ()
 
@@ -57,7 +61,7 @@ DISCARD = _Discard()
 class ClientConnection(RequestHead, asyncio.Protocol):
     __slots__ = (
         "rt", "clock", "transport", "parser", "client_ip", "xff_own", "xff_tail", "idle_since",
-        "closing", "head_deadline",
+        "closing", "head_deadline", "linger",
         "deferred", "read_blocked", "write_blocked", "busy", "reading_head", "head_bytes",
         # exchange in progress
         "t0", "method", "is_head", "close_after", "req_done", "status", "head",
@@ -71,6 +75,7 @@ class ClientConnection(RequestHead, asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser: httptools.HttpRequestParser | None = None
         self.closing = False
+        self.linger: asyncio.TimerHandle | None = None
         self.deferred: list | None = None
         self.read_blocked = 0
         self.write_blocked = False
@@ -123,6 +128,8 @@ class ClientConnection(RequestHead, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.rt.clients.discard(self)
         self.closing = True
+        if self.linger is not None:
+            self.linger.cancel()
         self.deferred = DISCARD
         self.connect_token = -1
         if self.busy:
@@ -132,6 +139,8 @@ class ClientConnection(RequestHead, asyncio.Protocol):
             stats.observe(self.status or CLIENT_CLOSED, perf_counter() - self.t0)
 
     def data_received(self, data: bytes) -> None:
+        if self.closing:  # lingering after an error response: dropped
+            return
         timed = False
         if not self.head_deadline and not self.busy:
             # The first bytes of a request head: the rest must follow within the timeout.
@@ -590,6 +599,26 @@ class ClientConnection(RequestHead, asyncio.Protocol):
             self.reading_head = False
             self.deferred = DISCARD
             self.transport.close()
+        elif self.linger is not None:  # evicted or shut down while lingering
+            self.transport.close()
+
+    def _close_lingering(self) -> None:
+        """Close after an error response: send FIN once the response is out, then read and
+        drop input until the client closes too or LINGER_SECONDS pass. A lingering connection
+        keeps its slot but is the first to be evicted."""
+        transport = self.transport
+        if not transport.can_write_eof():
+            self._close()
+            return
+        self.closing = True
+        self.reading_head = False
+        self.deferred = DISCARD
+        self.idle_since = 0.0
+        transport.write_eof()
+        if self.read_blocked:
+            self.read_blocked = 0
+            transport.resume_reading()
+        self.linger = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
 
     def reject(self, why: Rejection) -> None:
         """Refuse the request being read: answer (after any response still due) and close."""
@@ -620,7 +649,7 @@ class ClientConnection(RequestHead, asyncio.Protocol):
         self.is_head = False
         self.transport.write(response or self.rt.local.get(code, True, False))
         self.rt.local_stats.observe(code, 0.0)
-        self._close()
+        self._close_lingering()
 
     # -- reading flow control ---------------------------------------------------------------
     def _block(self, reason: int) -> None:

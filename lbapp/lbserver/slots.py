@@ -31,8 +31,11 @@ _IDLE_SINCE = attrgetter("idle_since")
 
 
 def is_idle(client) -> bool:
-    """No request in progress, no head being read or waited for after the first request."""
-    return not client.busy and not client.reading_head and not client.closing
+    """No request in progress, no head being read or waited for after the first request; or
+    lingering after an error response (idle_since 0: evicted first)."""
+    if client.closing:
+        return client.linger is not None
+    return not client.busy and not client.reading_head
 
 
 def make_room(rt: "Runtime") -> bool:
@@ -68,16 +71,18 @@ def expire_idle(rt: "Runtime", now: float, idle_timeout: float) -> None:
 def connection_states(rt: "Runtime") -> dict[str, int]:
     """Open client connections by state: ``busy`` (a request in progress), ``head`` (a head
     being read, or awaited on a new connection: the head timer runs), ``idle`` (keep-alive,
-    between requests)."""
-    busy = head = idle = 0
+    between requests), ``closing`` (lingering after an error response)."""
+    busy = head = idle = closing = 0
     for client in rt.clients:
-        if client.busy:
+        if client.closing:
+            closing += 1
+        elif client.busy:
             busy += 1
         elif client.head_deadline:
             head += 1
         else:
             idle += 1
-    return {"busy": busy, "head": head, "idle": idle}
+    return {"busy": busy, "head": head, "idle": idle, "closing": closing}
 
 
 def connection_report(rt: "Runtime") -> dict:

@@ -14,9 +14,11 @@ import uvloop
 
 from lbapp.backend.app import AppState, BackendProtocol
 from lbapp.config.schema import parse_config
+from lbapp.lbserver import proxy
 from lbapp.lbserver.proxy import ClientConnection
 from lbapp.lbserver.server import LBServer
 from lbapp.lbserver.settings import parse_settings
+from lbapp.lbserver.slots import connection_states
 
 # -- plumbing ---------------------------------------------------------------------------------
 
@@ -455,6 +457,42 @@ async def test_trickled_head_gets_408_within_the_head_timeout(env):
     assert 0.35 < elapsed < 2.0, elapsed  # 400 ms + the sweeper's 100 ms tick (+ shared CPU)
     assert lb.rt.client_stats.timeouts["request_head"] == 1
     assert (await exchange(port, GET % b"/"))[0] == 200
+
+
+@run
+async def test_refused_request_with_unread_input_still_gets_its_answer(env):
+    # A bad head followed by megabytes the LB will never parse: closing with them unread would
+    # make the kernel send a RST that destroys the 400 before the client reads it. The LB
+    # half-closes, drops the rest, and lets go of the connection as soon as the client closes.
+    lb, port = await env.proxy({"be1": await env.backend("be1")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n" + b"x" * (4 << 20))
+    got = await asyncio.wait_for(closed_by_lb(reader), 10)
+    assert got.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in got
+    assert connection_states(lb.rt)["closing"] == 1
+    writer.close()
+    await until(lambda: not lb.rt.clients, "the lingering connection to go with the client")
+
+
+@run
+async def test_lingering_ends_after_its_time_even_if_the_client_keeps_sending(env, monkeypatch):
+    monkeypatch.setattr(proxy, "LINGER_SECONDS", 0.3)
+    lb, port = await env.proxy({"be1": await env.backend("be1")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"BAD\r\n\r\n")
+    assert (await asyncio.wait_for(closed_by_lb(reader), 5)).startswith(b"HTTP/1.1 400 ")
+    started = time.monotonic()
+
+    async def keep_sending():
+        while not writer.is_closing():
+            writer.write(b"y" * 1024)
+            await asyncio.sleep(0.02)
+    task = asyncio.get_running_loop().create_task(keep_sending())
+    try:
+        await until(lambda: not lb.rt.clients, "the linger time to end the connection")
+    finally:
+        task.cancel()
+    assert 0.25 < time.monotonic() - started < 3.0
 
 
 @run

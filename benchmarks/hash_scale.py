@@ -3,7 +3,8 @@
     python -m benchmarks.hash_scale [--n 10,50,100,1000] [--maglev-size M] [--json FILE]
     python -m benchmarks.hash_scale --pick-only      # only the pick time (runs on older trees)
 
-Per algorithm and backend count N (equal weights), everything through ``make_balancer``:
+Per algorithm and backend count N (equal weights), everything through ``make_balancer``
+(``maglev`` is the default stable fill, ``maglev:exact`` the paper's):
 
 ``size``          Maglev table entries / ring points
 ``build ms``      building the table (median of --rounds, the cache bypassed)
@@ -32,11 +33,15 @@ from bisect import bisect_left
 from lbapp.algorithms import make_balancer
 from lbapp.config.schema import parse_config
 
-ALGORITHMS = ("maglev", "consistent_hash")
+ALGORITHMS = ("maglev", "maglev:exact", "consistent_hash")
 
 
 def config(algorithm: str, names: list[str], maglev_size: int | None = None):
-    hash_options = {"maglev_table_size": maglev_size} if maglev_size else {}
+    """algorithm: a config algorithm, or maglev:FILL."""
+    algorithm, _, fill = algorithm.partition(":")
+    hash_options: dict = {"maglev_table_size": maglev_size} if maglev_size else {}
+    if fill:
+        hash_options["maglev_fill"] = fill
     return parse_config({"backend_servers": [{"name": n, "address": "10.1.0.1", "port": 8000 + i}
                                              for i, n in enumerate(names)],
                          "algorithm": algorithm, "hash": hash_options})
@@ -150,7 +155,7 @@ def build(algorithm: str, n: int, maglev_size: int | None, rounds: int) -> dict:
     table = balancer._table
     size = len(table._points) if hasattr(table, "_points") else table._m
     parameter = cfg.hash.ring_vnodes if algorithm == "consistent_hash" else size
-    args = (algorithm, tuple(sorted(names)), (1,) * n, parameter)
+    args = (cfg.algorithm, tuple(sorted(names)), (1,) * n, parameter, cfg.hash.maglev_fill)
     times = []
     for _ in range(rounds):
         start = time.perf_counter()

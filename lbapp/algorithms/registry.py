@@ -59,12 +59,12 @@ def _hash_balancer(config: LBConfig, healthy: Iterable[str] | None) -> Balancer:
 
 @functools.lru_cache(maxsize=4)
 def hash_table(algorithm: str, names: tuple[str, ...], weights: tuple[int, ...],
-               parameter: int) -> HashTable:
+               parameter: int, fill: str = "stable") -> HashTable:
     """The (immutable) lookup table; parameter: ring vnodes or Maglev table size."""
     if algorithm == "consistent_hash":
         return HashRing(names, weights, parameter)
     if algorithm == "maglev":
-        return MaglevTable(names, weights, parameter)
+        return MaglevTable(names, weights, parameter, fill)
     return SlotTable(weights)
 
 
@@ -73,7 +73,9 @@ def _pool_and_table(config: LBConfig) -> tuple[Pool, HashTable]:
     if config.algorithm == "consistent_hash":
         parameter = config.hash.ring_vnodes
     elif config.algorithm == "maglev":
-        parameter = config.hash.maglev_table_size or table_size_for(pool.weights)
+        fill = config.hash.maglev_fill
+        parameter = config.hash.maglev_table_size or table_size_for(pool.weights, fill)
+        return pool, hash_table("maglev", pool.names, pool.weights, parameter, fill)
     else:
         parameter = 0
     return pool, hash_table(config.algorithm, pool.names, pool.weights, parameter)
@@ -81,7 +83,7 @@ def _pool_and_table(config: LBConfig) -> tuple[Pool, HashTable]:
 
 def build_tables(config: LBConfig) -> None:
     """Build (and cache) the lookup table a config's balancer will use, so that make_balancer
-    finds it ready: a Maglev table takes 0.1-0.3 s to build, which the LB server does off its
+    finds it ready: a Maglev table takes up to ~1 s to build, which the LB server does off its
     event loop (in a thread) before applying the config."""
     if config.algorithm in ("source_hash", "consistent_hash", "maglev"):
         _pool_and_table(config)

@@ -78,7 +78,9 @@ class HashOptions(_Strict):
     key: str = "client_ip"
     ring_vnodes: int = Field(default=160, ge=1, le=10000)
     # None: sized from the backends' weights (lbapp.algorithms.maglev.table_size_for)
-    maglev_table_size: int | None = Field(default=None, ge=7, le=1_000_003)
+    maglev_table_size: int | None = Field(default=None, ge=7, le=1_048_573)
+    # stable: a removed backend moves only its keys; exact: the paper's fill, exact shares
+    maglev_fill: Literal["stable", "exact"] = "stable"
     bounded_load: BoundedLoad | None = None
 
     @field_validator("key")

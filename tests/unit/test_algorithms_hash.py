@@ -161,17 +161,35 @@ def test_keys_are_balanced(algorithm, bound, n):
     assert max(load.values()) / (len(KEYS) / n) <= bound, load
 
 
-def test_maglev_table_shares_follow_weights_exactly():
+def test_exact_maglev_table_shares_follow_weights_exactly():
     weights = [1, 2, 3, 4, 7]
-    shares = MaglevTable(names(5), weights, 65537).shares()
+    shares = MaglevTable(names(5), weights, 65537, "exact").shares()
     for share, w in zip(shares, weights):
         assert abs(share - 65537 * w / sum(weights)) < 1
 
 
-def test_maglev_entries_are_interleaved_not_clustered():
-    table = MaglevTable(names(4), [1, 1, 1, 1], 65537)._table
+def test_stable_maglev_table_shares_follow_weights():
+    weights = [1, 2, 3, 4, 7]
+    shares = MaglevTable(names(5), weights, 65537).shares()
+    for share, w in zip(shares, weights):
+        assert share == pytest.approx(65537 * w / sum(weights), rel=0.06)
+
+
+@pytest.mark.parametrize("fill", ["stable", "exact"])
+def test_maglev_entries_are_interleaved_not_clustered(fill):
+    table = MaglevTable(names(4), [1, 1, 1, 1], 65537, fill)._table
     runs = sum(a != b for a, b in zip(table, table[1:]))
     assert runs > 0.7 * len(table)  # 3/4 expected for a random-looking table
+
+
+def test_stable_maglev_is_a_function_of_the_backends_not_their_order():
+    weights = [1, 2, 1, 1, 3, 1, 1]
+    one = MaglevTable(names(7), weights, 1009)
+    assert list(one._table) == list(MaglevTable(names(7), weights, 1009)._table)
+    assert set(MaglevTable(["only"], [5], 1009)._table) == {0}
+    listed = make_balancer(config("maglev", names(7), weights))
+    reversed_ = make_balancer(config("maglev", names(7)[::-1], weights[::-1]))
+    assert mapping(listed, KEYS[:5000]) == mapping(reversed_, KEYS[:5000])
 
 
 def test_ring_weight_increase_only_moves_keys_to_that_backend():

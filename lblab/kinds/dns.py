@@ -19,7 +19,7 @@ from lblab.daemons.statusreport import StatusReporter
 from lblab.kinds.base import Check, Hazard, NodeKind, Problem
 from lblab.kinds.registry import register
 from lblab.kinds.scaling import mode_of
-from lblab.kinds.scaling.base import address_holders
+from lblab.kinds.scaling.base import address_holders, vrrp_check
 from lblab.lab import probes
 from lblab.topology.model import NodeOptions, Topology
 
@@ -99,10 +99,9 @@ class Dns(NodeKind):
         topo = lab.topo
         results = []
         if topo.dns.vip is not None:
-            holders = vip_holders(lab)
-            results.append(Check("vrrp", len(holders) == 1,
-                                 f"DNS VIP {topo.dns.vip} on {', '.join(holders) or 'no node'}",
-                                 lab.logs_of([(n, "keepalived") for n in lab.node_names("dns")])))
+            priorities = {n: topo.nodes[n].vrrp_priority for n in lab.node_names("dns")}
+            results.append(vrrp_check(lab, "vrrp", "DNS VIP", str(topo.dns.vip), priorities,
+                                      lab.logs_of([(n, "keepalived") for n in lab.node_names("dns")])))
         logs = lab.logs_of([(n, d) for n in lab.node_names("dns") for d in ("coredns", "zonewriter")])
         want = sorted(r.address for r in mode_of(topo.scaling).records(topo))
         try:

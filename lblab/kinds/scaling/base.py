@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from lblab.daemons.keepalived import Keepalived
 from lblab.kinds.base import Check, Hazard
 from lblab.lab import netns
 from lblab.topology.model import Topology
@@ -122,3 +123,20 @@ class ScalingMode:
 def address_holders(lab, address: str, nodes: list[str]) -> list[str]:
     """Which of these nodes have the address configured (who holds a VIP)."""
     return [node for node in nodes if netns.has_address(lab.ns(node), address)]
+
+
+def vrrp_check(lab, name: str, label: str, vip: str, priorities: dict[str, int], logs) -> Check:
+    """Converged for a VRRP VIP: exactly one holder, and (keepalived preempts) it is the
+    highest-priority member whose keepalived runs; with a tie at the top, any one of them. A
+    VIP still on a backup after its master came back is not the steady state yet."""
+    holders = address_holders(lab, vip, list(priorities))
+    running = [member for member in priorities
+               if any(isinstance(d, Keepalived) and lab.daemon_state(d) == "running"
+                      for d in lab.daemons(member))]
+    top = max((priorities[m] for m in running), default=None)
+    preferred = [m for m in running if priorities[m] == top]
+    ok = len(holders) == 1 and (not preferred or holders[0] in preferred)
+    detail = f"{label} {vip} on {', '.join(holders) or 'no node'}"
+    if len(holders) == 1 and not ok:
+        detail += f" (want {' or '.join(preferred)}: the highest priority running)"
+    return Check(name, ok, detail, logs)

@@ -9,7 +9,7 @@ from lblab.daemons.announcer import VrrpAnnouncer
 from lblab.daemons.keepalived import HealthCheck, Keepalived, VrrpInstance
 from lblab.daemons.lbserver import LbServer
 from lblab.kinds.base import Check
-from lblab.kinds.scaling.base import Problem, Record, ScalingMode, address_holders
+from lblab.kinds.scaling.base import Problem, Record, ScalingMode, address_holders, vrrp_check
 from lblab.kinds.scaling.registry import register
 from lblab.topology.model import LbVip, Topology
 
@@ -96,10 +96,8 @@ class Vip(ScalingMode):
     def converge_checks(self, lab) -> list[Check]:
         results = []
         for group in lab.topo.lb_vips:
-            holders = address_holders(lab, str(group.vip), list(group.members))
-            results.append(Check(f"vrrp {group.vip}", len(holders) == 1,
-                                 f"LB VIP {group.vip} on {', '.join(holders) or 'no node'}",
-                                 lab.logs_of([(m, d) for m in group.members for d in ("keepalived", "announcer")])))
+            results.append(vrrp_check(lab, f"vrrp {group.vip}", "LB VIP", str(group.vip), dict(group.members),
+                                      lab.logs_of([(m, d) for m in group.members for d in ("keepalived", "announcer")])))
         return results
 
     def status(self, lab) -> dict:

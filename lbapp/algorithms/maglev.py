@@ -116,10 +116,11 @@ def stable_fill(names: Sequence[str], weights: Sequence[int], m: int) -> array:
     # The last few entries, directly: the visitor whose permutation reaches it earliest.
     rest = np.flatnonzero(first < 0)
     inverse = np.array([pow(int(s), -1, m) for s in skip], dtype=np.int64)
-    for i in range(0, len(rest), 1024):
-        chunk = rest[i:i + 1024, None]
+    rows = max(1, (1 << 16) // v)
+    for i in range(0, len(rest), rows):
+        chunk = rest[i:i + rows, None]
         reached_at = (chunk - off) % m * inverse % m
-        first[rest[i:i + 1024]] = np.argmin(reached_at, axis=1)
+        first[rest[i:i + rows]] = np.argmin(reached_at, axis=1)
     entry_owner = owner_of[first]
     if len(names) <= 0xFFFF:
         return array("H", entry_owner.astype(np.uint16).tobytes())

@@ -17,6 +17,6 @@ Contract used by the LB server (lbapp.lbserver):
 - ``make_balancer(config, healthy, rng=random.Random(seed))``: optional randomness for ``random``
   and ``power_of_two_choices`` (tests); in-flight counts start at zero in every new balancer.
 """
-from lbapp.algorithms.registry import Balancer, build_tables, make_balancer
+from lbapp.algorithms.registry import Balancer, build_tables, make_balancer, uses_table
 
-__all__ = ["Balancer", "build_tables", "make_balancer"]
+__all__ = ["Balancer", "build_tables", "make_balancer", "uses_table"]

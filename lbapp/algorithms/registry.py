@@ -81,11 +81,19 @@ def _pool_and_table(config: LBConfig) -> tuple[Pool, HashTable]:
     return pool, hash_table(config.algorithm, pool.names, pool.weights, parameter)
 
 
+TABLE_ALGORITHMS = frozenset({"source_hash", "consistent_hash", "maglev"})
+
+
+def uses_table(config: LBConfig) -> bool:
+    """Whether the config's balancer needs a lookup table (``build_tables`` has work to do)."""
+    return config.algorithm in TABLE_ALGORITHMS
+
+
 def build_tables(config: LBConfig) -> None:
     """Build (and cache) the lookup table a config's balancer will use, so that make_balancer
     finds it ready: a Maglev table takes up to ~1 s to build, which the LB server does off its
     event loop (in a thread) before applying the config."""
-    if config.algorithm in ("source_hash", "consistent_hash", "maglev"):
+    if uses_table(config):
         _pool_and_table(config)
 
 

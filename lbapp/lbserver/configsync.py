@@ -22,7 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from lbapp import keys
-from lbapp.algorithms import build_tables
+from lbapp.algorithms import build_tables, uses_table
 from lbapp.config.schema import ConfigError, parse_config
 from lbapp.etcd import EtcdClient, EtcdError, Op, TxnResult
 from lbapp.lbserver.runtime import Runtime
@@ -182,7 +182,8 @@ class ConfigSync:
             return
         try:
             config = parse_config(view.config_value, source="prebuild")
-            await asyncio.to_thread(build_tables, config)
+            if uses_table(config):   # a thread hop costs a loaded LB milliseconds: only for a table
+                await asyncio.to_thread(build_tables, config)
         except Exception:  # noqa: BLE001 - apply_view parses again and reports the problem
             return
 

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from lbapp.algorithms import Balancer, make_balancer
+from lbapp.algorithms import Balancer, make_balancer, uses_table
 from lbapp.algorithms.base import Pool
 from lbapp.algorithms.weighted import SmoothWeightedRoundRobin
 from lbapp.config.schema import ALGORITHMS, parse_config
@@ -269,3 +269,8 @@ def test_unknown_algorithm_is_rejected():
     cfg = config("round_robin").model_copy(update={"algorithm": "fastest"})
     with pytest.raises(ValueError):
         make_balancer(cfg)
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_only_hash_algorithms_have_a_table_to_build_off_the_loop(algorithm):
+    assert uses_table(config(algorithm)) == (algorithm in ("source_hash", "consistent_hash", "maglev"))

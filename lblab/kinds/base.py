@@ -103,6 +103,10 @@ class NodeKind:
         """What converged means for the nodes of this kind (called once per lab)."""
         return []
 
+    def converged(self, lab) -> None:
+        """Called each time the lab has converged (bring-up, heal): settings that only served
+        getting there are put back (Prometheus' first-scrape interval)."""
+
     def status(self, lab) -> dict[str, Any]:
         """This kind's section of `lblab status --json` (empty: nothing to add)."""
         return {}

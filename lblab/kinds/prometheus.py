@@ -53,6 +53,10 @@ class Prometheus(NodeKind):
                       f"{len(health)} targets up" if health and not down
                       else f"targets not up: {', '.join(down) or 'none scraped yet'}", logs)]
 
+    def converged(self, lab) -> None:
+        for daemon in lab.daemons_of_kind("prometheus"):
+            daemon.settle()
+
     def status(self, lab) -> dict:
         return {"prometheus_targets": targets(lab)}
 

@@ -28,7 +28,10 @@ def wait_converged(lab, timeout: float = 60.0, progress=lambda _m: None, counts:
                 reported.add(check.name)
                 progress(f"converged: {check.name} ({check.detail})")
         if all(c.ok for c in last):
-            return time.monotonic() - start
+            elapsed = time.monotonic() - start
+            for kind in lab.kinds():
+                kind.converged(lab)
+            return elapsed
         time.sleep(0.1)
     failing = "\n".join(f"  {c.name}: {c.detail}" + (f"\n    logs: {', '.join(c.logs)}" if c.logs else "")
                         for c in last if not c.ok)

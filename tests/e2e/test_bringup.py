@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import yaml
+
 from lblab.kinds import dns, prometheus, router
 from lblab.lab import converge, probes
 
@@ -51,6 +53,15 @@ def test_prometheus_scrapes_lbapp_and_etcd(healthy_lab):
     # the standby's LB server is held stopped by its agent: not down
     assert health.pop("lbserver/lb4") == "held"
     assert all(state == "up" for state in health.values()), health
+
+
+def test_prometheus_runs_the_topologys_scrape_interval_once_converged(healthy_lab):
+    """Bring-up starts it with a faster first-scrape interval; convergence puts the topology's back."""
+    lab = healthy_lab
+    status, _, body = probes.http_get(lab.ns("prometheus"), "127.0.0.1", 9090, "/api/v1/status/config", timeout=2)
+    assert status == 200
+    loaded = yaml.safe_load(json.loads(body)["data"]["yaml"])["global"]
+    assert loaded["scrape_interval"] == "1s" and loaded["scrape_timeout"] == "800ms", loaded
 
 
 def test_status_json_describes_the_lab(healthy_lab):

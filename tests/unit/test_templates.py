@@ -164,7 +164,33 @@ def test_prometheus_scrapes_every_lbapp_process_coredns_and_etcd(tmp_path):
     assert jobs["backend"] == [f"10.2.0.11{i}:8080" for i in range(1, 7)]
     assert jobs["etcd"] == ["10.2.0.11:2379", "10.2.0.12:2379", "10.2.0.13:2379"]
     assert len(jobs["coredns"]) == 2
-    assert data["global"]["scrape_interval"] == "1000ms"
+
+
+def prometheus_daemon(topo, tmp_path: Path):
+    ctx = NodeContext("ref", topo, "prometheus", "ref-prometheus", tmp_path / "nodes" / "prometheus")
+    return next(d for d in daemons_for(ctx) if d.name == "prometheus")
+
+
+def test_a_fresh_prometheus_scrapes_fast_until_settled_and_a_restarted_one_at_the_topologys_interval(tmp_path):
+    daemon = prometheus_daemon(TOPO, tmp_path)
+    fresh = yaml.safe_load(only(daemon.render()))["global"]
+    assert (fresh["scrape_interval"], fresh["scrape_timeout"]) == ("250ms", "250ms")
+    steady = yaml.safe_load(daemon.steady_config())["global"]
+    assert (steady["scrape_interval"], steady["scrape_timeout"]) == ("1000ms", "800ms")
+    daemon.data_path.mkdir(parents=True)          # it has run before: a restart
+    assert yaml.safe_load(only(daemon.render()))["global"]["scrape_interval"] == "1000ms"
+
+
+def test_prometheus_first_scrapes_are_capped_in_all_and_never_slower_than_the_topologys(tmp_path):
+    scale = load_topology("scale")
+    daemon = prometheus_daemon(scale, tmp_path)
+    targets = sum(len(job["targets"]) for job in daemon.scrape_jobs())
+    assert targets > 100
+    interval = daemon.first_scrape_interval()
+    assert interval == pytest.approx(targets / 100) and interval < scale.nodes["prometheus"].scrape_interval_s
+    fast = TOPO.nodes["prometheus"].model_copy(update={"scrape_interval_s": 0.1})
+    slow = TOPO.model_copy(update={"nodes": {**TOPO.nodes, "prometheus": fast}})
+    assert prometheus_daemon(slow, tmp_path).first_scrape_interval() == 0.1
 
 
 # Issue #6: the LB server refuses a wildcard admin address (it answered on the VIP); the lab

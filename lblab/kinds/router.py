@@ -153,9 +153,17 @@ class Router(NodeKind):
             try:
                 sessions = bgp_sessions(lab, router)
                 down = [p["node"] for p in peers if sessions.get(p["node"], {}).get("info") != "Established"]
-                results.append(Check(f"bgp {router}", not down,
-                                     "all Established" if not down else f"not Established: {', '.join(down)}",
-                                     lab.logs_of([(router, "bird")] + [(n, "bird") for n in down])))
+                # BGP comes up before BFD does (BIRD sends BFD once a second until it is up): an
+                # LB lost meanwhile would be noticed only at the BGP hold time.
+                bfd = bfd_sessions(bird.control().command("show bfd sessions"))
+                unprotected = [p["node"] for p in peers if p["node"] not in down
+                               and bfd.get(p["address"], {}).get("state") != "Up"]
+                detail = ("all Established, BFD up" if not down and not unprotected else
+                          "; ".join(part for part in (
+                              f"not Established: {', '.join(down)}" if down else "",
+                              f"BFD not up: {', '.join(unprotected)}" if unprotected else "") if part))
+                results.append(Check(f"bgp {router}", not down and not unprotected, detail,
+                                     lab.logs_of([(router, "bird")] + [(n, "bird") for n in down + unprotected])))
             except BIRD_ERRORS as exc:
                 results.append(Check(f"bgp {router}", False, f"BIRD: {exc}"))
             hops, expected = lab.route_nexthops(router, prefix), expected_nexthops(bird)

@@ -19,7 +19,7 @@ from lblab.daemons.statusreport import StatusReporter
 from lblab.kinds.base import Check, Hazard, NodeKind, Problem
 from lblab.kinds.registry import register
 from lblab.kinds.scaling import mode_of
-from lblab.kinds.scaling.base import address_holders, vrrp_check
+from lblab.kinds.scaling.base import address_holders, vrrp_check, vrrp_takeover_s
 from lblab.lab import probes
 from lblab.topology.model import NodeOptions, Topology
 
@@ -142,7 +142,7 @@ class Dns(NodeKind):
         if topo.dns.vip is None or len(lab.node_names("dns")) < 2:
             return []
         lookup = f"(HTTP: and the {RESOLVER_TIMEOUT_S} s resolver timeout of a lookup in flight)"
-        takeover = round(3 * topo.vrrp.advert_s + topo.vrrp.advert_s, 3)
+        takeover = vrrp_takeover_s(topo)
         hazards = [Hazard("node_down", {"node": node}, {"dns": takeover, "http": takeover + RESOLVER_TIMEOUT_S},
                           f"VRRPv3 takeover: 3 adverts of {topo.vrrp.advert_s} s plus the skew {lookup}")]
         watch = dnswatch_options(topo)

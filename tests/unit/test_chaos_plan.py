@@ -53,6 +53,19 @@ def test_what_the_reference_design_tolerates():
     assert floors["stop node=orch2 daemon=orchestrator"] == {}                # the others take over
 
 
+def test_a_vrrp_pair_loses_at_most_its_master_to_the_soak():
+    vip = Lab("vip", load_topology("vip"), Ledger("vip"))
+    floors = {h.label(): h.disruption for role, _, h in vip.hazards() if role == "lb"}
+    for master, backup in (("lb1", "lb2"), ("lb3", "lb4")):
+        assert f"node_down node={master}" in floors and f"link_down node={master} peer=edge" in floors
+        assert not {label for label in floors if label.startswith(("kill", "stop", "node_down", "link_down", "loss"))
+                    and f"node={backup}" in label}     # both of a pair at once would lose the VIP
+    assert floors["node_down node=lb1"] == {"http": 0.4}                  # VRRPv3: 3 adverts of 0.1 s + skew
+    assert floors["kill node=lb1 daemon=lbserver"] == {"http": 0.65}      # 3 probes 100 ms apart + 250 ms + an advert
+    for step in nemesis_plan(pool(vip), vip.fault_budgets(), 600, seed=5):
+        assert step.candidate.node not in ("lb2", "lb4") or step.candidate.hazard.action == "partition"
+
+
 def test_a_single_member_or_single_dns_lab_tolerates_none_of_their_loss():
     budgets = MINIMAL.fault_budgets()
     assert budgets["etcd"] == 0 and budgets["dns"] == 0

@@ -35,6 +35,12 @@ def active_lbs(topo: Topology) -> list[str]:
     return [name for name, spec in topo.nodes_of("lb").items() if not spec.standby]
 
 
+def vrrp_takeover_s(topo: Topology) -> float:
+    """How long a VRRPv3 backup waits before taking a silent master's VIP: three adverts plus the
+    skew (at most one advert)."""
+    return round(4 * topo.vrrp.advert_s, 3)
+
+
 def lb_service_address(topo: Topology, lb: str) -> str | None:
     """Where clients reach an LB server itself: its address on a LAN it shares with a router
     (they route to it), else on a LAN it shares with a client."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 from lblab.daemons.announcer import VrrpAnnouncer
 from lblab.daemons.keepalived import HealthCheck, Keepalived, VrrpInstance
 from lblab.daemons.lbserver import LbServer
-from lblab.kinds.base import Check
-from lblab.kinds.scaling.base import Problem, Record, ScalingMode, address_holders, vrrp_check
+from lblab.kinds.base import Check, Hazard
+from lblab.kinds.scaling.base import (Problem, Record, ScalingMode, address_holders, vrrp_check,
+                                      vrrp_takeover_s)
 from lblab.kinds.scaling.registry import register
 from lblab.topology.model import LbVip, Topology
 
@@ -92,6 +93,35 @@ class Vip(ScalingMode):
         announcer = VrrpAnnouncer(ctx)
         check = HealthCheck("lbserver", announcer.track_path, f"{server.admin_url}/-/ready")
         return [server, announcer, Keepalived(ctx, mine, check)]
+
+    def lb_hazards(self, lab, node: str) -> list[Hazard]:
+        """Faults of a VIP's master (the highest-priority member of a group): its backup takes
+        the VIP. None are declared for a backup, so the soak never takes both members of a pair
+        at once (a pair is the design's unit of redundancy here)."""
+        topo = lab.topo
+        if not any(max(g.members, key=g.members.get) == node for g in groups_of(topo, node)):
+            return []
+        takeover = vrrp_takeover_s(topo)
+        why_takeover = (f"the backup hears no adverts and takes the VIP after VRRPv3's master-down "
+                        f"interval (3 adverts of {topo.vrrp.advert_s} s plus the skew)")
+        announce = topo.announce
+        withdraw = round((announce.interval_ms * announce.fall + announce.timeout_ms) / 1000
+                         + topo.vrrp.advert_s, 3)
+        why_fault = (f"the announcer puts keepalived in FAULT after {announce.fall} failed readiness probes "
+                     f"({announce.interval_ms} ms apart, {announce.timeout_ms} ms timeout); the backup "
+                     f"takes the VIP at the master's priority-0 advert")
+        lbserver = {"node": node, "daemon": "lbserver"}
+        hazards = [
+            Hazard("kill", lbserver, {"http": withdraw}, why_fault),
+            Hazard("stop", lbserver, {"http": withdraw}, why_fault),
+            Hazard("node_down", {"node": node}, {"http": takeover}, why_takeover),
+            Hazard("loss", {"node": node, "percent": 1}, {"http": 0.0},
+                   "1% of the node's packets dropped: requests through it may fail while it lasts",
+                   while_held=True),
+        ]
+        for lan in sorted({g.lan for g in groups_of(topo, node)}):
+            hazards.append(Hazard("link_down", {"node": node, "peer": lan}, {"http": takeover}, why_takeover))
+        return hazards
 
     def converge_checks(self, lab) -> list[Check]:
         results = []
